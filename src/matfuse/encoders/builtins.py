@@ -1,0 +1,31 @@
+"""Registration of the encoders that ship with matfuse."""
+
+from matfuse.encoders.chemnet import ChemNetEncoder
+from matfuse.encoders.descriptors import MordredEncoder, RDKitDescriptorsEncoder
+from matfuse.encoders.fingerprints import (
+    AtomPairEncoder,
+    MACCSEncoder,
+    MorganEncoder,
+    TorsionEncoder,
+)
+from matfuse.encoders.registry import register_encoder
+
+register_encoder("ecfp", MorganEncoder, description="ECFP4 bits, 2048", radius=2, n_bits=2048)
+register_encoder(
+    "ecfp-count", MorganEncoder, description="ECFP4 counts, 2048", radius=2, counts=True
+)
+register_encoder("fcfp", MorganEncoder, description="FCFP4 bits, 2048", radius=2, features=True)
+register_encoder(
+    "fcfp-count",
+    MorganEncoder,
+    description="FCFP4 counts, 2048",
+    radius=2,
+    features=True,
+    counts=True,
+)
+register_encoder("maccs", MACCSEncoder, description="MACCS 166 keys")
+register_encoder("atompair", AtomPairEncoder, description="atom-pair counts, 2048")
+register_encoder("torsion", TorsionEncoder, description="topological torsion counts, 2048")
+register_encoder("rdkit2d", RDKitDescriptorsEncoder, description="RDKit 2D descriptors")
+register_encoder("mordred", MordredEncoder, description="Mordred 2D descriptors")
+register_encoder("chemnet", ChemNetEncoder, description="ChemNet embedding (pretrained, fcd)")
