@@ -124,7 +124,8 @@ class MoleculeEncoder(BaseEncoder):
             computed = np.asarray(self._compute(mols, todo), dtype=np.float32)
             if computed.shape != (len(todo), d):
                 raise RuntimeError(
-                    f"encoder {self.name} returned shape {computed.shape}, expected {(len(todo), d)}"
+                    f"encoder {self.name} returned shape {computed.shape}, "
+                    f"expected {(len(todo), d)}"
                 )
             fresh = dict(zip(todo, computed, strict=True))
             if cache is not None:

@@ -1,0 +1,224 @@
+"""Compare representations on one dataset: each encoder alone and the fused set, same split.
+
+The same function serves ``matfuse benchmark``, ``matfuse demo``, the MoleculeNet benchmark
+script, the Python API (``evaluate_single``/``evaluate_fused``) and the web UI. Features are
+computed once per encoder for all rows and reused by every model, which is what makes a
+side-by-side comparison affordable on a laptop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from matfuse.chem.duplicates import find_leakage
+from matfuse.chem.standardize import ParsedMolecules, parse_smiles
+from matfuse.evaluate import evaluate_targets, make_splitter, primary_metric
+from matfuse.fusion.late import compute_blocks
+from matfuse.io.table import MoleculeTable, load_molecule_table
+from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
+
+FUSED = "fused"
+
+
+@dataclass
+class SplitData:
+    """Molecules, labels and the train/valid/test row indices of one experiment."""
+
+    parsed: ParsedMolecules
+    Y: np.ndarray
+    target_names: list[str]
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    split_name: str
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fit_rows(self) -> np.ndarray:
+        """Rows used for fitting: train and valid (no model selection uses valid here)."""
+        return np.concatenate([self.train, self.valid])
+
+
+def load_dataset(
+    path: str | Path,
+    targets: Sequence[str] | None = None,
+    smiles_col: str | None = None,
+    split: str = "auto",
+    seed: int = 0,
+    **split_params: Any,
+) -> SplitData:
+    """Load a dataset file or a directory with ``train/valid/test.csv`` and split it.
+
+    ``split="auto"`` keeps the provided files when a directory holds them (``predefined``)
+    and otherwise makes a random split. Any other splitter name re-splits all rows.
+    """
+    path = Path(path)
+    frames: list[pd.DataFrame] = []
+    labels: list[str] = []
+    if path.is_dir():
+        for part in ("train", "valid", "test"):
+            for ext in (".csv", ".csv.gz", ".parquet", ".sdf"):
+                f = path / f"{part}{ext}"
+                if f.exists():
+                    frame = load_molecule_table(f, smiles_col=smiles_col).frame
+                    frames.append(frame)
+                    labels += [part] * len(frame)
+                    break
+        if not frames:
+            raise FileNotFoundError(f"{path} holds no train/valid/test files")
+        frame = pd.concat(frames, ignore_index=True)
+    else:
+        frame = load_molecule_table(path, smiles_col=smiles_col).frame
+    table = load_molecule_table(frame, smiles_col=smiles_col, targets=_targets(frame, targets))
+    return split_table(table, split=split, provided=labels or None, seed=seed, **split_params)
+
+
+def _targets(frame: pd.DataFrame, targets: Sequence[str] | None) -> list[str]:
+    if targets:
+        return list(targets)
+    raise ValueError(
+        "name the target column(s) with --target; numeric columns: "
+        f"{[c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]}"
+    )
+
+
+def split_table(
+    table: MoleculeTable,
+    split: str = "auto",
+    provided: Sequence[str] | None = None,
+    seed: int = 0,
+    **split_params: Any,
+) -> SplitData:
+    """Split a validated table; ``provided`` holds per-row train/valid/test labels if any."""
+    Y = table.target_matrix()
+    if split == "auto":
+        split = "predefined" if provided is not None else "random"
+    if split == "predefined":
+        if provided is None:
+            raise ValueError("split 'predefined' needs train/valid/test files")
+        splitter = make_splitter("predefined", labels=list(provided))
+    else:
+        if split != "ood":
+            split_params.setdefault("seed", seed)
+        splitter = make_splitter(split, **split_params)
+    smiles = [c if c is not None else None for c in table.parsed.canonical]
+    parts = splitter.split(smiles, Y)
+    leaks = find_leakage(
+        [table.parsed.canonical[i] for i in np.concatenate([parts.train, parts.valid])],
+        [table.parsed.canonical[i] for i in parts.test],
+    )
+    notes = {"leaked_test_molecules": len(leaks), "invalid_rows": table.parsed.n_invalid}
+    return SplitData(
+        parsed=table.parsed,
+        Y=Y,
+        target_names=list(table.targets),
+        train=np.asarray(parts.train),
+        valid=np.asarray(parts.valid),
+        test=np.asarray(parts.test),
+        split_name=split,
+        notes=notes,
+    )
+
+
+def compare_representations(
+    data: SplitData,
+    encoders: Sequence[str] = DEFAULT_ENCODERS,
+    model: str = "auto",
+    fused_sets: dict[str, Sequence[str]] | None = None,
+    blocks: dict[str, np.ndarray] | None = None,
+    model_params: dict[str, Any] | None = None,
+    random_state: int = 0,
+    progress: bool = True,
+    include_single: bool = True,
+) -> dict[str, Any]:
+    """Fit each encoder alone and each fused set on the same split; score on the test rows.
+
+    Returns ``{"representations": {name: {"encoders", "metrics", "fit_seconds"}}, ...}``
+    where ``metrics`` is the output of :func:`matfuse.evaluate.evaluate_targets`.
+    """
+    encoders = list(encoders)
+    if fused_sets is None:
+        fused_sets = {FUSED: encoders} if len(encoders) > 1 else {}
+    needed = sorted(set(encoders) | {e for s in fused_sets.values() for e in s})
+    if blocks is None:
+        blocks = encode_all(data.parsed, needed, progress=progress)
+    runs = {name: [name] for name in encoders} if include_single else {}
+    runs |= {k: list(v) for k, v in fused_sets.items()}
+    results: dict[str, Any] = {}
+    fit = data.fit_rows
+    for name, members in tqdm(runs.items(), desc="models", disable=not progress):
+        start = time.perf_counter()
+        pm = PropertyModel(
+            encoders=members, model=model, model_params=model_params, random_state=random_state
+        )
+        pm.fit_blocks({e: blocks[e][fit] for e in members}, data.Y[fit], data.target_names)
+        pred = pm.predict_blocks({e: blocks[e][data.test] for e in members})
+        results[name] = {
+            "encoders": members,
+            "metrics": evaluate_targets(data.Y[data.test], pred, pm.task_types_, data.target_names),
+            "fit_seconds": round(time.perf_counter() - start, 2),
+            "task_types": pm.task_types_,
+        }
+    return {
+        "split": data.split_name,
+        "n_train": int(len(data.train)),
+        "n_valid": int(len(data.valid)),
+        "n_test": int(len(data.test)),
+        "targets": data.target_names,
+        "model": model,
+        "notes": data.notes,
+        "representations": results,
+    }
+
+
+def encode_all(
+    parsed: ParsedMolecules, encoders: Sequence[str], progress: bool = True
+) -> dict[str, np.ndarray]:
+    """Compute every encoder's block for all rows once."""
+    out: dict[str, np.ndarray] = {}
+    for name in tqdm(list(encoders), desc="encoders", disable=not progress):
+        out[name] = compute_blocks([name], parsed)[name].values
+    return out
+
+
+def headline(result: dict[str, Any], metric: str | None = None) -> dict[str, float]:
+    """One number per representation: the mean of the primary metric over targets."""
+    out: dict[str, float] = {}
+    for name, rep in result["representations"].items():
+        kind = rep["task_types"][0]
+        key = metric or primary_metric(kind)[0]
+        out[name] = float(rep["metrics"]["mean"][kind][key])
+    return out
+
+
+def comparison_frame(result: dict[str, Any], metric: str | None = None) -> pd.DataFrame:
+    """Representations as rows, the headline metric as a column, best first."""
+    scores = headline(result, metric)
+    first = next(iter(result["representations"].values()))
+    kind = first["task_types"][0]
+    key, higher = primary_metric(kind) if metric is None else (metric, metric not in _LOWER)
+    frame = pd.DataFrame(
+        {
+            "representation": list(scores),
+            "modalities": ["+".join(result["representations"][n]["encoders"]) for n in scores],
+            key: list(scores.values()),
+            "fit_seconds": [result["representations"][n]["fit_seconds"] for n in scores],
+        }
+    )
+    return frame.sort_values(key, ascending=not higher).reset_index(drop=True)
+
+
+_LOWER = {"rmse", "mae"}
+
+
+def as_parsed(smiles: Sequence[Any]) -> ParsedMolecules:
+    """Parse with the pipeline's default standardisation."""
+    return parse_smiles(list(smiles))
