@@ -9,14 +9,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from matfuse.benchmark import SplitData, compare_representations
 from matfuse.chem.standardize import parse_smiles
 from matfuse.encoders.base import BaseEncoder
 from matfuse.encoders.registry import get_encoder
+
+if TYPE_CHECKING:
+    from matfuse.benchmark import SplitData
 
 
 def load_encoder(name: str, **params: Any) -> BaseEncoder:
@@ -35,6 +37,8 @@ def _split_data(
     test_smiles: Sequence[Any],
     test_y: Any,
 ) -> SplitData:
+    from matfuse.benchmark import SplitData
+
     Y = np.concatenate([_as_2d(train_y), _as_2d(test_y)])
     n_train = len(train_smiles)
     return SplitData(
@@ -62,6 +66,8 @@ def evaluate_single(
     model: str = "auto",
 ) -> dict[str, Any]:
     """Fit ``model`` on one encoder's representation and return test metrics."""
+    from matfuse.benchmark import compare_representations
+
     data = _split_data(train_smiles, train_y, test_smiles, test_y)
     res = compare_representations(data, [name], model=model, fused_sets={}, progress=False)
     return res["representations"][name]["metrics"]
@@ -76,6 +82,8 @@ def evaluate_fused(
     model: str = "auto",
 ) -> dict[str, Any]:
     """Fit ``model`` on the late fusion of several encoders and return test metrics."""
+    from matfuse.benchmark import compare_representations
+
     data = _split_data(train_smiles, train_y, test_smiles, test_y)
     res = compare_representations(
         data,

@@ -178,7 +178,12 @@ class LateFusion(TransformerMixin, BaseEstimator):
     # -- persistence helpers -------------------------------------------------------------
     def state_tensors(self) -> dict[str, np.ndarray]:
         """Learned arrays, flattened to ``"{block}/{key}"`` for safetensors."""
-        return {f"{b}/{k}": v for b, st in self.block_state_.items() for k, v in st.items()}
+        # safetensors writes raw buffers: arrays must be C-contiguous (PCA components are not)
+        return {
+            f"{b}/{k}": np.ascontiguousarray(v)
+            for b, st in self.block_state_.items()
+            for k, v in st.items()
+        }
 
     def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> LateFusion:
         """Restore learned arrays written by :meth:`state_tensors`."""

@@ -100,7 +100,7 @@ def find_smiles_column(frame: pd.DataFrame) -> str:
             return col
     best, best_rate = None, 0.0
     for col in frame.columns:
-        if frame[col].dtype != object:
+        if not (frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col])):
             continue
         sample = [v for v in frame[col].dropna().head(50) if isinstance(v, str)]
         if not sample:

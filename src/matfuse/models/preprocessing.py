@@ -44,7 +44,9 @@ class ScaleByDimension(TransformerMixin, BaseEstimator):
         return X_arr * self.scale_
 
 
-def nan_safe_pipeline(model: BaseEstimator, *, scale: bool, per_dimension: bool = False) -> Pipeline:
+def nan_safe_pipeline(
+    model: BaseEstimator, *, scale: bool, per_dimension: bool = False
+) -> Pipeline:
     """Wrap ``model`` so that it accepts NaN in X.
 
     Steps: median imputation (robust to descriptor outliers, and for binary fingerprint bits it

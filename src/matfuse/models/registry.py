@@ -222,7 +222,9 @@ def _build_krr(
     alpha = float(params.pop("alpha", 0.1))
     gamma = params.pop("gamma", None)
     if task == "classification":
-        n_components = int(params.pop("n_components", 500 if n_samples is None else min(500, n_samples)))
+        n_components = int(
+            params.pop("n_components", 500 if n_samples is None else min(500, n_samples))
+        )
         model = Pipeline(
             [
                 (
@@ -318,7 +320,9 @@ _REGISTRY: dict[str, tuple[ModelSpec, Builder | None]] = {
         _build_xgboost,
     ),
     "lightgbm": (
-        ModelSpec("lightgbm", "LightGBM gradient-boosted trees (native NaN handling)", _BOTH, _BOTH),
+        ModelSpec(
+            "lightgbm", "LightGBM gradient-boosted trees (native NaN handling)", _BOTH, _BOTH
+        ),
         _build_lightgbm,
     ),
     "rf": (
@@ -336,9 +340,7 @@ _REGISTRY: dict[str, tuple[ModelSpec, Builder | None]] = {
         _build_svr,
     ),
     "krr": (
-        ModelSpec(
-            "krr", "RBF kernel ridge / Nystroem kernel logistic regression", _BOTH, _BOTH
-        ),
+        ModelSpec("krr", "RBF kernel ridge / Nystroem kernel logistic regression", _BOTH, _BOTH),
         _build_krr,
     ),
     "gp": (
@@ -377,9 +379,7 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name][0]
     except KeyError:
-        raise ValueError(
-            f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}"
-        ) from None
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}") from None
 
 
 def resolve_model_name(name: str, task: str, n_samples: int | None = None) -> str:

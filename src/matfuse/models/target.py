@@ -1,0 +1,142 @@
+"""The fitted state of one target column and how it is produced.
+
+``PropertyEstimator`` fits one :class:`TargetModel` per column of Y on that column's labelled
+rows, so sparse multi-task data (Tox21: 12 assays, most molecules tested on only some) uses every
+label without imputing any. Keeping the per-target logic here makes the estimator class a thin
+loop and gives persistence a single, explicit list of components to store.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator
+from sklearn.dummy import DummyClassifier
+
+from matfuse.models.conformal import (
+    conformal_interval,
+    conformal_predict,
+    fit_conformal,
+    resolve_conformal_method,
+)
+from matfuse.models.registry import make_estimator
+from matfuse.models.uncertainty import fit_ensemble, native_std, point_prediction
+
+__all__ = ["TargetModel", "fit_target_model"]
+
+
+@dataclass
+class TargetModel:
+    """Fitted components for one target.
+
+    Exactly one of ``estimator`` (modes ``none``/``native``), ``replicas`` (``ensemble``) or
+    ``conformal`` (a fitted MAPIE regressor) holds the model(s); there is no redundant extra fit.
+    """
+
+    task: str
+    model_name: str
+    uncertainty: str
+    conformal_method: str | None = None
+    estimator: BaseEstimator | None = None
+    replicas: list[BaseEstimator] = field(default_factory=list)
+    conformal: Any | None = None
+
+    def predict(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Point prediction (regression value or P(class 1)), shape (n,)."""
+        if self.conformal is not None:
+            return conformal_predict(self.conformal, X)
+        if self.replicas:
+            return np.mean([point_prediction(r, X, self.task) for r in self.replicas], axis=0)
+        assert self.estimator is not None
+        return point_prediction(self.estimator, X, self.task)
+
+    def predict_std(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Native or ensemble spread, shape (n,); NaN when this target has none."""
+        if self.uncertainty == "native":
+            assert self.estimator is not None
+            return native_std(self.estimator, X, self.task)
+        if self.uncertainty == "ensemble":
+            preds = np.stack([point_prediction(r, X, self.task) for r in self.replicas])
+            return preds.std(axis=0, ddof=1)
+        return np.full(X.shape[0], np.nan)
+
+    def predict_interval(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Conformal bounds, shape (n, 2); NaN when this target was not conformalised."""
+        if self.conformal is not None:
+            return conformal_interval(self.conformal, X)
+        return np.full((X.shape[0], 2), np.nan)
+
+    def components(self) -> dict[str, Any]:
+        """The fitted objects, for persistence."""
+        return {
+            "estimator": self.estimator,
+            "replicas": list(self.replicas),
+            "conformal": self.conformal,
+        }
+
+
+def fit_target_model(
+    X: NDArray[np.float64],
+    y: NDArray[np.float64],
+    *,
+    task: str,
+    model_name: str,
+    uncertainty: str,
+    model_params: dict[str, Any],
+    alpha: float,
+    conformal: str,
+    conformal_cv: int,
+    calibration_size: float,
+    ensemble_size: int,
+    random_state: int,
+    n_jobs: int,
+) -> TargetModel:
+    """Fit one target on its labelled rows.
+
+    ``model_name`` and ``uncertainty`` must already be resolved (no ``auto``). A classification
+    target whose labelled rows contain a single class cannot train a discriminative model; it
+    gets a constant prior-probability model and a warning instead of failing the whole fit.
+    """
+    n = X.shape[0]
+
+    def build(seed: int) -> BaseEstimator:
+        return make_estimator(
+            model_name, task, n_samples=n, random_state=seed, n_jobs=n_jobs, **model_params
+        )
+
+    if task == "classification":
+        y = y.astype(np.int64)
+        if np.unique(y).size < 2:
+            warnings.warn(
+                f"classification target has a single class ({int(y[0])}) among {n} labels; "
+                "predicting its prior probability",
+                UserWarning,
+                stacklevel=3,
+            )
+            dummy = DummyClassifier(strategy="prior").fit(X, y)
+            return TargetModel(task, model_name, "none", estimator=dummy)
+
+    if uncertainty == "ensemble":
+        replicas = fit_ensemble(build, X, y, task, ensemble_size, random_state)
+        return TargetModel(task, model_name, uncertainty, replicas=replicas)
+    if uncertainty == "conformal":
+        method = resolve_conformal_method(conformal, n)
+        mapie_model = fit_conformal(
+            build(random_state),
+            X,
+            y,
+            alpha=alpha,
+            method=method,
+            cv=conformal_cv,
+            calibration_size=calibration_size,
+            random_state=random_state,
+        )
+        return TargetModel(
+            task, model_name, uncertainty, conformal_method=method, conformal=mapie_model
+        )
+    estimator = build(random_state).fit(X, y)
+    return TargetModel(task, model_name, uncertainty, estimator=estimator)

@@ -1,0 +1,63 @@
+"""Shared tiny fixtures, made in code (tests never depend on downloaded or shared data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+#: 40 small drug-like molecules from three series plus singletons.
+SMILES = [
+    "CCO",
+    "CCCO",
+    "CCCCO",
+    "CCCCCO",
+    "CC(C)O",
+    "CC(C)CO",
+    "OCCO",
+    "CCOC(=O)C",
+    "c1ccccc1",
+    "Cc1ccccc1",
+    "CCc1ccccc1",
+    "Oc1ccccc1",
+    "Nc1ccccc1",
+    "Clc1ccccc1",
+    "COc1ccccc1",
+    "O=C(O)c1ccccc1",
+    "CC(=O)Nc1ccc(O)cc1",
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "c1ccc2ccccc2c1",
+    "c1ccc2[nH]ccc2c1",
+    "c1ccncc1",
+    "Cc1ccncc1",
+    "c1cnc2ccccc2c1",
+    "C1CCCCC1",
+    "CC1CCCCC1",
+    "OC1CCCCC1",
+    "C1CCNCC1",
+    "C1COCCN1",
+    "CN1CCNCC1",
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
+    "Cn1cnc2c1c(=O)n(C)c(=O)n2C",
+    "CC(N)Cc1ccccc1",
+    "OC(=O)CCC(=O)O",
+    "NCCCCN",
+    "CCN(CC)CC",
+    "CSC",
+    "CC#N",
+    "ClCCl",
+    "FC(F)(F)c1ccccc1",
+    "O=C1CCCCC1",
+]
+
+
+def logp_like(smiles: list[str]) -> np.ndarray:
+    """A learnable synthetic target: Crippen logP (deterministic, RDKit-computed)."""
+    from rdkit import Chem
+    from rdkit.Chem import Crippen
+
+    return np.array([Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in smiles])
+
+
+@pytest.fixture
+def smiles() -> list[str]:
+    return list(SMILES)
