@@ -1,0 +1,64 @@
+"""Where benchmark data lives: ``--data`` or ``$MATFUSE_DATA``, else ``../shared/data``.
+
+Benchmarks read public datasets from outside the repository; nothing here is copied into it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def data_root(explicit: str | None = None) -> Path:
+    """The benchmark data directory (the layout of ``shared/data/README.md``)."""
+    for candidate in (explicit, os.environ.get("MATFUSE_DATA"), REPO.parent / "shared" / "data"):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    raise SystemExit(
+        "benchmark data not found: pass --data DIR or set MATFUSE_DATA to a directory laid out "
+        "like shared/data (molecules/moleculenet/<task>/, molecules/moses/)"
+    )
+
+
+def provenance() -> dict[str, Any]:
+    """How and where a result was produced, stored beside every number."""
+    import numpy
+    import rdkit
+    import sklearn
+
+    return {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "versions": {
+            "rdkit": rdkit.__version__,
+            "numpy": numpy.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
+    }
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=_default, allow_nan=False))
+
+
+def _default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
