@@ -48,8 +48,10 @@ def provenance() -> dict[str, Any]:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
+    from matfuse.evaluate import json_safe
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=_default, allow_nan=False))
+    path.write_text(json.dumps(json_safe(payload), indent=2, default=_default, allow_nan=False))
 
 
 def _default(o: Any) -> Any:

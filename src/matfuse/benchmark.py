@@ -138,8 +138,13 @@ def compare_representations(
     random_state: int = 0,
     progress: bool = True,
     include_single: bool = True,
+    uncertainty: str = "none",
+    n_jobs: int = 1,
 ) -> dict[str, Any]:
     """Fit each encoder alone and each fused set on the same split; score on the test rows.
+
+    Uncertainty is off by default: conformal calibration refits the model several times and
+    the comparison only needs point predictions.
 
     Returns ``{"representations": {name: {"encoders", "metrics", "fit_seconds"}}, ...}``
     where ``metrics`` is the output of :func:`matfuse.evaluate.evaluate_targets`.
@@ -157,7 +162,12 @@ def compare_representations(
     for name, members in tqdm(runs.items(), desc="models", disable=not progress):
         start = time.perf_counter()
         pm = PropertyModel(
-            encoders=members, model=model, model_params=model_params, random_state=random_state
+            encoders=members,
+            model=model,
+            model_params=model_params,
+            uncertainty=uncertainty,
+            random_state=random_state,
+            n_jobs=n_jobs,
         )
         pm.fit_blocks({e: blocks[e][fit] for e in members}, data.Y[fit], data.target_names)
         pred = pm.predict_blocks({e: blocks[e][data.test] for e in members})

@@ -178,10 +178,10 @@ def _print_metrics(report: dict) -> None:
     table = Table(title="test metrics")
     table.add_column("target")
     keys = ["rmse", "mae", "r2", "spearman", "roc_auc", "pr_auc", "coverage"]
-    shown = [k for k in keys if any(k in m for m in report["metrics"]["per_target"].values())]
+    shown = [k for k in keys if any(k in m for m in report["metrics"]["targets"].values())]
     for k in shown:
         table.add_column(k)
-    for name, m in report["metrics"]["per_target"].items():
+    for name, m in report["metrics"]["targets"].items():
         table.add_row(name, *[_fmt(m.get(k)) for k in shown])
     console.print(table)
 

@@ -77,7 +77,7 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
     )
     frame = comparison_frame(comparison)
     r2 = {
-        n: r["metrics"]["per_target"][TARGET]["r2"]
+        n: r["metrics"]["targets"][TARGET]["r2"]
         for n, r in comparison["representations"].items()
     }
     frame["r2"] = frame["representation"].map(r2)
@@ -129,7 +129,7 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
         "comparison": json.loads(frame.to_json(orient="records")),
         "report": str(report_dir / "report.json"),
         "model": str(model_dir),
-        "test_metrics": report["metrics"]["per_target"][TARGET],
+        "test_metrics": report["metrics"]["targets"][TARGET],
         "seconds": round(time.perf_counter() - start, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -184,7 +184,7 @@ class PropertyModel(BaseEstimator):
             {k: np.ascontiguousarray(v) for k, v in self.fusion_.state_tensors().items()},
             str(directory / FUSION_WEIGHTS),
         )
-        save_estimator(self.estimator_, directory / "estimator")
+        save_estimator(self.estimator_, directory / "estimator", overwrite=True)
         params = self.get_params()
         params["encoders"] = list(params["encoders"])
         config = {

@@ -62,6 +62,9 @@ def tanimoto_to_set(fp: ExplicitBitVect, fps: Sequence[ExplicitBitVect]) -> np.n
     """Tanimoto similarity of one fingerprint to each of ``fps`` (no ``None`` allowed)."""
     if len(fps) == 0:
         return np.empty(0, dtype=np.float64)
+    if fp is None or any(f is None for f in fps):
+        # BulkTanimotoSimilarity segfaults on None rather than raising
+        raise ValueError("tanimoto_to_set got None; filter invalid molecules first")
     return np.asarray(DataStructs.BulkTanimotoSimilarity(fp, fps), dtype=np.float64)
 
 

@@ -12,14 +12,17 @@ Exact Butina still needs all n²/2 similarities (~10 M/s on one core), which is 
 
 1. exact Butina on a seeded random sample of ``max_exact`` molecules, whose cluster
    centroids become *leaders*;
-2. every other molecule, in seeded random order, joins the cluster of its most similar
-   leader if that leader lies within the cutoff, and otherwise becomes a new leader
-   (sphere-exclusion / leader clustering).
+2. every other molecule, in seeded random order, joins the cluster of a leader that
+   lies within the cutoff (the most similar one in the first block of 1024 leaders
+   that has any), and otherwise becomes a new leader (sphere-exclusion / leader
+   clustering).
 
 Every cluster still has a centroid with all members within ``cutoff`` of it, which is
 the property a cluster split relies on; only the choice of centroids differs from exact
 Butina (dense regions are found from the sample rather than from all molecules).
-Memory is O(n + neighbour pairs of the sample).
+Memory is O(n + neighbour pairs of the sample). Measured on the first 40,000 HIV
+molecules (one shared CPU core): about 20 s for the clustering, plus ~5 s to parse and
+fingerprint.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ __all__ = ["Clustering", "butina_clusters"]
 #: Above this many molecules exact Butina (O(n²) similarities) is replaced by the
 #: sample + leader approximation described in the module docstring.
 DEFAULT_MAX_EXACT = 10_000
+#: Leaders compared per BulkTanimoto call in the approximation (see ``_leader_assign``).
+_LEADER_CHUNK = 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,9 +71,7 @@ class Clustering:
         return out
 
 
-def _neighbour_csr(
-    fps: Sequence[ExplicitBitVect], cutoff: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _neighbour_csr(fps: Sequence[ExplicitBitVect], cutoff: float) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric neighbour lists (distance ``1 - sim <= cutoff``, self excluded) as CSR."""
     n = len(fps)
     rows: list[np.ndarray] = []
@@ -121,22 +124,31 @@ def _leader_assign(
     labels: np.ndarray,
     leader_rows: list[int],
     cutoff: float,
+    chunk: int = _LEADER_CHUNK,
 ) -> None:
-    """Assign ``order`` rows to the nearest leader within cutoff, else make them leaders.
+    """Assign ``order`` rows to a leader within cutoff, else make them leaders.
 
-    ``labels`` and ``leader_rows`` are updated in place; the label of leader k is k.
+    Leaders are scanned in blocks of ``chunk`` in creation order (sample centroids first,
+    densest first) and a row joins the most similar leader of the first block that has
+    one within the cutoff. Stopping at the first block halves the cost on HIV-sized sets
+    compared with always finding the global nearest leader; whether a row becomes a new
+    leader is unaffected. ``labels`` and ``leader_rows`` are updated in place; the label
+    of leader k is k.
     """
     leader_fps = [fps[r] for r in leader_rows]
     for i in order:
-        if leader_fps:
-            sims = np.asarray(DataStructs.BulkTanimotoSimilarity(fps[i], leader_fps))
+        fp = fps[i]
+        for start in range(0, len(leader_fps), chunk):
+            block = leader_fps[start : start + chunk]
+            sims = np.asarray(DataStructs.BulkTanimotoSimilarity(fp, block))
             k = int(np.argmax(sims))
             if 1.0 - sims[k] <= cutoff:
-                labels[i] = k
-                continue
-        labels[i] = len(leader_rows)
-        leader_rows.append(int(i))
-        leader_fps.append(fps[i])
+                labels[i] = start + k
+                break
+        else:
+            labels[i] = len(leader_rows)
+            leader_rows.append(int(i))
+            leader_fps.append(fp)
 
 
 def butina_clusters(
@@ -160,6 +172,10 @@ def butina_clusters(
         raise ValueError(f"cutoff must be a Tanimoto distance in [0, 1], got {cutoff}")
     if max_exact < 1:
         raise ValueError(f"max_exact must be >= 1, got {max_exact}")
+    fps = list(fps)
+    if any(fp is None for fp in fps):
+        # RDKit's BulkTanimotoSimilarity segfaults on None instead of raising
+        raise ValueError("fps contains None; drop invalid molecules before clustering")
     n = len(fps)
     if n <= max_exact:
         return _butina_exact(fps, cutoff)

@@ -17,11 +17,13 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from matfuse.models.conformal import CONFORMAL_METHODS
 from matfuse.models.registry import get_spec, resolve_model_name
 from matfuse.models.target import TargetModel, fit_target_model
 from matfuse.models.tasks import as_feature_matrix, as_target_matrix, infer_task_types
+from matfuse.models.threads import limit_native_threads
 from matfuse.models.tuning import tune
-from matfuse.models.uncertainty import resolve_uncertainty
+from matfuse.models.uncertainty import UNCERTAINTY_MODES, resolve_uncertainty
 
 __all__ = ["PropertyEstimator"]
 
@@ -130,9 +132,21 @@ class PropertyEstimator(BaseEstimator):
         Rows whose features are all NaN (a molecule no encoder could featurise) carry no
         information and are dropped from training; they still receive predictions later.
         """
+        with limit_native_threads(self.n_jobs):
+            return self._fit(X, Y)
+
+    def _fit(self, X: ArrayLike, Y: ArrayLike) -> PropertyEstimator:
         get_spec(self.model)  # fail fast on a typo, before any data handling
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.conformal not in CONFORMAL_METHODS:
+            raise ValueError(
+                f"conformal must be one of {CONFORMAL_METHODS}, got {self.conformal!r}"
+            )
+        if self.uncertainty not in UNCERTAINTY_MODES:
+            raise ValueError(
+                f"uncertainty must be one of {UNCERTAINTY_MODES}, got {self.uncertainty!r}"
+            )
         X_arr = as_feature_matrix(X)
         Y_arr = as_target_matrix(Y, X_arr.shape[0])
         task_types = infer_task_types(Y_arr, self.task)
@@ -209,7 +223,8 @@ class PropertyEstimator(BaseEstimator):
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """Predictions, shape (n, n_targets): values, or P(class 1) for classification."""
         X_arr = self._check_X(X)
-        return np.column_stack([tm.predict(X_arr) for tm in self.target_models_])
+        with limit_native_threads(self.n_jobs):
+            return np.column_stack([tm.predict(X_arr) for tm in self.target_models_])
 
     def predict_std(self, X: ArrayLike) -> NDArray[np.float64] | None:
         """Predictive spread, shape (n, n_targets), NaN for targets without one.
@@ -220,7 +235,8 @@ class PropertyEstimator(BaseEstimator):
         X_arr = self._check_X(X)
         if not any(mode in ("native", "ensemble") for mode in self.uncertainty_):
             return None
-        return np.column_stack([tm.predict_std(X_arr) for tm in self.target_models_])
+        with limit_native_threads(self.n_jobs):
+            return np.column_stack([tm.predict_std(X_arr) for tm in self.target_models_])
 
     def predict_interval(self, X: ArrayLike) -> NDArray[np.float64]:
         """Conformal intervals, shape (n, n_targets, 2) = (lower, upper).
@@ -229,7 +245,9 @@ class PropertyEstimator(BaseEstimator):
         (check ``uncertainty_``).
         """
         X_arr = self._check_X(X)
-        return np.stack([tm.predict_interval(X_arr) for tm in self.target_models_], axis=1)
+        with limit_native_threads(self.n_jobs):
+            bounds = [tm.predict_interval(X_arr) for tm in self.target_models_]
+        return np.stack(bounds, axis=1)
 
     def save(self, directory: str | Path, overwrite: bool = False) -> Path:
         """Save with :func:`matfuse.models.persistence.save_estimator` (no pickle)."""

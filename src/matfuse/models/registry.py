@@ -264,7 +264,7 @@ def _build_gp(
     params = dict(params)
     max_samples = int(params.pop("max_samples", GP_MAX_SAMPLES))
     if task == "classification":
-        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * RBF(1.0, (1e-2, 1e2))
+        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(1.0, (1e-2, 1e2))
         defaults: dict[str, Any] = {
             "kernel": kernel,
             "n_restarts_optimizer": 1,
@@ -272,7 +272,7 @@ def _build_gp(
         }
         model: BaseEstimator = GaussianProcessClassifier(**{**defaults, **params})
     else:
-        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * RBF(1.0, (1e-2, 1e2)) + WhiteKernel(
+        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(1.0, (1e-2, 1e2)) + WhiteKernel(
             0.1, (1e-5, 1e1)
         )
         defaults = {

@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike
 
 from matfuse.models.registry import make_estimator, resolve_model_name
 from matfuse.models.tasks import as_feature_matrix
+from matfuse.models.threads import limit_native_threads
 
 __all__ = ["Dimension", "search_space", "tune"]
 
@@ -185,7 +186,7 @@ def tune(
         )
         return float(np.mean(scores))
 
-    with _quiet_optuna():
+    with _quiet_optuna(), limit_native_threads(n_jobs):
         sampler = optuna.samplers.TPESampler(seed=random_state)
         study = optuna.create_study(direction="maximize", sampler=sampler)
         study.optimize(
