@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install "torch==2.13.0"
-	$(BIN)/pip install -e ".[test,bench]"
+	$(BIN)/pip install -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,7 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 bench: install
+	$(BIN)/pip install -e ".[bench]"
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/moleculenet.py
 

@@ -32,13 +32,40 @@ TASKS: dict[str, dict[str, Any]] = {
     "clintox": {"targets": ["FDA_APPROVED", "CT_TOX"], "metric": "roc_auc"},
     "hiv": {"targets": ["HIV_active"], "metric": "roc_auc"},
     "tox21": {
-        "targets": ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD",
-                    "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"],
+        "targets": [
+            "NR-AR",
+            "NR-AR-LBD",
+            "NR-AhR",
+            "NR-Aromatase",
+            "NR-ER",
+            "NR-ER-LBD",
+            "NR-PPAR-gamma",
+            "SR-ARE",
+            "SR-ATAD5",
+            "SR-HSE",
+            "SR-MMP",
+            "SR-p53",
+        ],
         "metric": "roc_auc",
     },
     "qm8": {"targets": QM_PROPS, "metric": "mae"},
-    "qm9": {"targets": ["alpha", "cv", "g298", "gap", "h298", "homo", "lumo", "mu", "r2", "u0",
-                        "u298", "zpve"], "metric": "mae"},
+    "qm9": {
+        "targets": [
+            "alpha",
+            "cv",
+            "g298",
+            "gap",
+            "h298",
+            "homo",
+            "lumo",
+            "mu",
+            "r2",
+            "u0",
+            "u298",
+            "zpve",
+        ],
+        "metric": "mae",
+    },
 }
 #: SMI-TED289M published numbers (preprint Tables 3 and 4; shared/anchors.md §1b, §1c).
 SMI_TED = {
@@ -51,8 +78,17 @@ SMI_TED = {
     "qm8": {"frozen": 0.0179, "fine-tuned": 0.0095},
     "qm9": {"frozen": 7.4883, "fine-tuned": 1.3246},
 }
-ALL_ENCODERS = ["ecfp", "ecfp-count", "fcfp", "maccs", "atompair", "torsion", "rdkit2d",
-                "chemnet", "mordred"]
+ALL_ENCODERS = [
+    "ecfp",
+    "ecfp-count",
+    "fcfp",
+    "maccs",
+    "atompair",
+    "torsion",
+    "rdkit2d",
+    "chemnet",
+    "mordred",
+]
 #: Mordred runs at ~14 molecules/s on one core (benchmarks/results/throughput.json); above
 #: this many molecules it is skipped and the JSON says so.
 MORDRED_MAX_ROWS = 3000
@@ -104,17 +140,25 @@ def run_task(task: str, root: Path, encoders: list[str], model: str, scaffold: b
         sdata = load_dataset(folder, targets=spec["targets"], split="scaffold")
         members = list(DEFAULT_ENCODERS)
         out["scaffold"] = compare_representations(
-            sdata, members, model=model, fused_sets={"fused (default)": members},
-            blocks={k: blocks[k] for k in members}, n_jobs=N_JOBS,
+            sdata,
+            members,
+            model=model,
+            fused_sets={"fused (default)": members},
+            blocks={k: blocks[k] for k in members},
+            n_jobs=N_JOBS,
         )
     return out
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["# MoleculeNet (FM4M splits): each encoder alone vs fused", "",
-             "Test-set metric, mean over targets (ROC-AUC ↑ for classification, RMSE ↓ for "
-             "esol/freesolv, MAE ↓ for qm8/qm9). Models fit on train+valid. "
-             "SMI-TED289M numbers from its preprint (shared/anchors.md).", ""]
+    lines = [
+        "# MoleculeNet (FM4M splits): each encoder alone vs fused",
+        "",
+        "Test-set metric, mean over targets (ROC-AUC ↑ for classification, RMSE ↓ for "
+        "esol/freesolv, MAE ↓ for qm8/qm9). Models fit on train+valid. "
+        "SMI-TED289M numbers from its preprint (shared/anchors.md).",
+        "",
+    ]
     for task, res in results.items():
         if "skipped" in res:
             lines += [f"## {task}", "", f"skipped: {res['skipped']}", ""]
@@ -125,8 +169,12 @@ def markdown(results: dict[str, Any]) -> str:
         scores = {k: metric_of(v, metric) for k, v in reps.items()}
         singles = {k: v for k, v in scores.items() if not k.startswith("fused")}
         best_single = (max if higher else min)(singles, key=singles.get)
-        lines += [f"## {task} ({metric})", "", "| representation | test | scaffold split |",
-                  "|---|---|---|"]
+        lines += [
+            f"## {task} ({metric})",
+            "",
+            "| representation | test | scaffold split |",
+            "|---|---|---|",
+        ]
         sc = res.get("scaffold", {}).get("representations", {})
         for k in sorted(scores, key=scores.get, reverse=higher):
             s = f"{metric_of(sc[k], metric):.4f}" if k in sc else ""
@@ -160,8 +208,9 @@ def main() -> None:
     for task in args.tasks.split(","):
         start = time.perf_counter()
         print(f"== {task}", flush=True)
-        results[task] = run_task(task, root, args.encoders.split(","), args.model,
-                                 scaffold=not args.no_scaffold)
+        results[task] = run_task(
+            task, root, args.encoders.split(","), args.model, scaffold=not args.no_scaffold
+        )
         results[task]["seconds"] = round(time.perf_counter() - start, 1)
         payload = {"provenance": provenance(), "tasks": results, "smi_ted_published": SMI_TED}
         write_json(out, payload)

@@ -13,10 +13,10 @@ import argparse
 import gzip
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pathlib import Path
 
 from _data import RESULTS, data_root, provenance, write_json
 from matfuse.encoders import get_encoder
@@ -85,23 +85,47 @@ def main() -> None:
     smiles = load_moses(data_root(args.data), args.n)
     refs = reference_fingerprints()
     rows = []
-    names = ["ecfp", "ecfp-count", "fcfp", "maccs", "atompair", "torsion", "rdkit2d", "chemnet",
-             "mordred"]
+    names = [
+        "ecfp",
+        "ecfp-count",
+        "fcfp",
+        "maccs",
+        "atompair",
+        "torsion",
+        "rdkit2d",
+        "chemnet",
+        "mordred",
+    ]
     for name in names:
         subset = smiles[: SUBSET.get(name, len(smiles))]
         # a fresh encoder per repeat: the cache must not make the second run free
-        rate = timed(lambda s, n=name: get_encoder(n, cache=False).transform(s)
-                     if n in SUBSET else get_encoder(n).transform(s), subset, repeats=2)
+        rate = timed(
+            lambda s, n=name: (
+                get_encoder(n, cache=False).transform(s)
+                if n in SUBSET
+                else get_encoder(n).transform(s)
+            ),
+            subset,
+            repeats=2,
+        )
         row = {"encoder": name, "n_molecules": len(subset), "matfuse_mol_per_s": round(rate, 1)}
         for lib, fn in refs.get(name, {}).items():
             row[f"{lib}_mol_per_s"] = round(timed(fn, subset, repeats=2), 1)
-        others = [v for k, v in row.items() if k.endswith("_mol_per_s") and k != "matfuse_mol_per_s"]
+        others = [
+            v for k, v in row.items() if k.endswith("_mol_per_s") and k != "matfuse_mol_per_s"
+        ]
         if others:
             row["fastest_other_over_matfuse"] = round(max(others) / rate, 3)
         rows.append(row)
         print(row, flush=True)
-    write_json(Path(args.out), {"provenance": provenance(), "results": rows,
-                                "note": "single process; SMILES parsing included for every library"})
+    write_json(
+        Path(args.out),
+        {
+            "provenance": provenance(),
+            "results": rows,
+            "note": "single process; SMILES parsing included for every library",
+        },
+    )
     print(pd.DataFrame(rows).to_string(index=False))
 
 

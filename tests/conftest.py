@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+import sys
+from pathlib import Path
+
 import pytest
+
+# make tests/conftest_helpers.py importable under --import-mode=importlib
+sys.path.insert(0, str(Path(__file__).parent))
 
 #: 40 small drug-like molecules from three series plus singletons.
 SMILES = [
@@ -48,14 +53,6 @@ SMILES = [
     "FC(F)(F)c1ccccc1",
     "O=C1CCCCC1",
 ]
-
-
-def logp_like(smiles: list[str]) -> np.ndarray:
-    """A learnable synthetic target: Crippen logP (deterministic, RDKit-computed)."""
-    from rdkit import Chem
-    from rdkit.Chem import Crippen
-
-    return np.array([Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in smiles])
 
 
 @pytest.fixture

@@ -77,8 +77,7 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
     )
     frame = comparison_frame(comparison)
     r2 = {
-        n: r["metrics"]["targets"][TARGET]["r2"]
-        for n, r in comparison["representations"].items()
+        n: r["metrics"]["targets"][TARGET]["r2"] for n, r in comparison["representations"].items()
     }
     frame["r2"] = frame["representation"].map(r2)
     table = Table(title="modality vs test metric (lower RMSE is better)")

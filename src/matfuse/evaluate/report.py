@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from matfuse.chem.scaffolds import to_mol
 from matfuse.chem.similarity import nearest_neighbour_similarity
 from matfuse.evaluate.metrics import error_by_similarity, evaluate_targets
 from matfuse.evaluate.plots import parity_plot, residual_vs_similarity_plot, roc_plot
@@ -136,10 +137,13 @@ def write_report(
     if test_smiles is not None and train_smiles is not None:
         if len(test_smiles) != yt.shape[0]:
             raise ValueError(f"{len(test_smiles)} test SMILES for {yt.shape[0]} rows")
-        sim = nearest_neighbour_similarity(test_smiles, train_smiles)
+        # parse once: fingerprints and scaffolds both start from the molecules
+        test_mols = [to_mol(s) for s in test_smiles]
+        train_mols = [to_mol(s) for s in train_smiles]
+        sim = nearest_neighbour_similarity(test_mols, train_mols)
         similarity = {
             "nearest_train_tanimoto": _similarity_summary(sim),
-            "scaffold_overlap": scaffold_overlap(train_smiles, test_smiles),
+            "scaffold_overlap": scaffold_overlap(train_mols, test_mols),
         }
 
     files: dict[str, list[str]] = {}
