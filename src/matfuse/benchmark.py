@@ -189,6 +189,35 @@ def compare_representations(
     }
 
 
+def fit_and_report(
+    model: PropertyModel, data: SplitData, report_dir: Path, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Fit ``model`` on the fit rows of ``data``, then write the test report with plots.
+
+    The one place where "train, predict the held-out rows, report" is spelled out, shared
+    by ``matfuse train``, the demo and the web UI.
+    """
+    from matfuse.evaluate import write_report
+
+    fit_rows = data.fit_rows
+    model.fit(data.parsed.subset(fit_rows), data.Y[fit_rows], data.target_names)
+    test = data.parsed.subset(data.test)
+    res = model._predict_all(model.blocks(test))
+    return write_report(
+        report_dir,
+        target_names=data.target_names,
+        task_types=model.task_types_,
+        Y_true=data.Y[data.test],
+        Y_pred=res["pred"],
+        Y_std=res["std"],
+        intervals=res["interval"],
+        test_smiles=test.canonical,
+        train_smiles=[data.parsed.canonical[i] for i in fit_rows],
+        split_name=data.split_name,
+        extra={"notes": data.notes, **(extra or {})},
+    )
+
+
 def encode_all(
     parsed: ParsedMolecules, encoders: Sequence[str], progress: bool = True
 ) -> dict[str, np.ndarray]:

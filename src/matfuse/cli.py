@@ -138,37 +138,20 @@ def train(
     ] = False,
 ) -> None:
     """Train a property model, evaluate it on a held-out split and save it with a report."""
-    from matfuse.benchmark import load_dataset
-    from matfuse.evaluate import write_report
+    from matfuse.benchmark import fit_and_report, load_dataset
     from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
 
     data = load_dataset(input, targets=target, smiles_col=smiles_col, split=split, seed=seed)
     names = _split_list(encoders) or list(DEFAULT_ENCODERS)
     pm = PropertyModel(encoders=names, model=model, tune_trials=tune_trials, random_state=seed)
     fit_rows = data.fit_rows
-    parsed = data.parsed
     err_console.print(
         f"training on {len(fit_rows)} rows ({data.split_name} split), testing on "
         f"{len(data.test)}; encoders: {', '.join(names)}; model: {model}"
     )
-    pm.fit(parsed.subset(fit_rows), data.Y[fit_rows], data.target_names)
-    test_parsed = parsed.subset(data.test)
-    res = pm._predict_all(pm.blocks(test_parsed))
-    report = write_report(
-        out / "report",
-        target_names=data.target_names,
-        task_types=pm.task_types_,
-        Y_true=data.Y[data.test],
-        Y_pred=res["pred"],
-        Y_std=res["std"],
-        intervals=res["interval"],
-        test_smiles=test_parsed.canonical,
-        train_smiles=[parsed.canonical[i] for i in fit_rows],
-        split_name=data.split_name,
-        extra={"notes": data.notes, "encoders": names, "model": model},
-    )
+    report = fit_and_report(pm, data, out / "report", extra={"encoders": names, "model": model})
     if refit_all:
-        pm.fit(parsed, data.Y, data.target_names)
+        pm.fit(data.parsed, data.Y, data.target_names)
     pm.save(out)
     _print_metrics(report)
     err_console.print(f"model and report written to {out}")

@@ -16,8 +16,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from matfuse.benchmark import SplitData, compare_representations, comparison_frame
-from matfuse.evaluate import comparison_bar_plot, write_report
+from matfuse.benchmark import SplitData, compare_representations, comparison_frame, fit_and_report
+from matfuse.evaluate import comparison_bar_plot
 from matfuse.io import load_molecule_table
 from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
 
@@ -95,21 +95,11 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
 
     # the saved model: the default fused set, trained on the training file
     pm = PropertyModel(encoders=list(DEFAULT_ENCODERS))
-    pm.fit(data.parsed.subset(data.train), data.Y[data.train], [TARGET])
-    test = data.parsed.subset(data.test)
-    res = pm._predict_all(pm.blocks(test))
     report_dir = out / "report"
-    report = write_report(
+    report = fit_and_report(
+        pm,
+        data,
         report_dir,
-        target_names=[TARGET],
-        task_types=pm.task_types_,
-        Y_true=data.Y[data.test],
-        Y_pred=res["pred"],
-        Y_std=res["std"],
-        intervals=res["interval"],
-        test_smiles=test.canonical,
-        train_smiles=[data.parsed.canonical[i] for i in data.train],
-        split_name=data.split_name,
         extra={"comparison": {n: r["metrics"] for n, r in comparison["representations"].items()}},
     )
     comparison_bar_plot(

@@ -61,42 +61,42 @@ class MorganEncoder(MoleculeEncoder):
         return _run_generator(self._generator(), mols, self.n_bits, self.counts)
 
 
-class AtomPairEncoder(MoleculeEncoder):
+class _HashedCountEncoder(MoleculeEncoder):
+    """Shared shape of the folded atom-pair and torsion fingerprints (counts by default)."""
+
+    def __init__(self, n_bits: int = 2048, counts: bool = True) -> None:
+        self.n_bits = n_bits
+        self.counts = counts
+
+    @property
+    def dim(self) -> int:
+        return int(self.n_bits)
+
+    def _generator(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _compute(self, mols: list[Chem.Mol], smiles: list[str]) -> np.ndarray:
+        return _run_generator(self._generator(), mols, self.n_bits, self.counts)
+
+
+class AtomPairEncoder(_HashedCountEncoder):
     """Atom-pair fingerprint: pairs of atom types with their topological distance."""
 
     name: ClassVar[str] = "atompair"
     description: ClassVar[str] = "atom-pair fingerprint (RDKit)"
 
-    def __init__(self, n_bits: int = 2048, counts: bool = True) -> None:
-        self.n_bits = n_bits
-        self.counts = counts
-
-    @property
-    def dim(self) -> int:
-        return int(self.n_bits)
-
-    def _compute(self, mols: list[Chem.Mol], smiles: list[str]) -> np.ndarray:
-        gen = rdFingerprintGenerator.GetAtomPairGenerator(fpSize=self.n_bits)
-        return _run_generator(gen, mols, self.n_bits, self.counts)
+    def _generator(self):
+        return rdFingerprintGenerator.GetAtomPairGenerator(fpSize=self.n_bits)
 
 
-class TorsionEncoder(MoleculeEncoder):
+class TorsionEncoder(_HashedCountEncoder):
     """Topological-torsion fingerprint: linear paths of four bonded atoms."""
 
     name: ClassVar[str] = "torsion"
     description: ClassVar[str] = "topological torsion fingerprint (RDKit)"
 
-    def __init__(self, n_bits: int = 2048, counts: bool = True) -> None:
-        self.n_bits = n_bits
-        self.counts = counts
-
-    @property
-    def dim(self) -> int:
-        return int(self.n_bits)
-
-    def _compute(self, mols: list[Chem.Mol], smiles: list[str]) -> np.ndarray:
-        gen = rdFingerprintGenerator.GetTopologicalTorsionGenerator(fpSize=self.n_bits)
-        return _run_generator(gen, mols, self.n_bits, self.counts)
+    def _generator(self):
+        return rdFingerprintGenerator.GetTopologicalTorsionGenerator(fpSize=self.n_bits)
 
 
 class MACCSEncoder(MoleculeEncoder):
