@@ -17,6 +17,20 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
 
+#: Every shipped encoder that the benchmarks run (fcfp-count adds little over fcfp).
+BENCHMARK_ENCODERS = [
+    "ecfp",
+    "ecfp-count",
+    "fcfp",
+    "maccs",
+    "atompair",
+    "torsion",
+    "rdkit2d",
+    "chemnet",
+    "mordred",
+]
+
+
 def data_root(explicit: str | None = None) -> Path:
     """The benchmark data directory (the layout of ``shared/data/README.md``)."""
     for candidate in (explicit, os.environ.get("MATFUSE_DATA"), REPO.parent / "shared" / "data"):
@@ -51,16 +65,4 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     from matfuse.evaluate import json_safe
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_safe(payload), indent=2, default=_default, allow_nan=False))
-
-
-def _default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o) if np.isfinite(o) else None
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
+    path.write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from _data import RESULTS, data_root, provenance, write_json
+from _data import BENCHMARK_ENCODERS, RESULTS, data_root, provenance, write_json
 from matfuse.benchmark import compare_representations, encode_all, load_dataset
 from matfuse.pipeline import DEFAULT_ENCODERS
 
@@ -78,17 +78,6 @@ SMI_TED = {
     "qm8": {"frozen": 0.0179, "fine-tuned": 0.0095},
     "qm9": {"frozen": 7.4883, "fine-tuned": 1.3246},
 }
-ALL_ENCODERS = [
-    "ecfp",
-    "ecfp-count",
-    "fcfp",
-    "maccs",
-    "atompair",
-    "torsion",
-    "rdkit2d",
-    "chemnet",
-    "mordred",
-]
 #: Mordred runs at ~14 molecules/s on one core (benchmarks/results/throughput.json); above
 #: this many molecules it is skipped and the JSON says so.
 MORDRED_MAX_ROWS = 3000
@@ -194,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=None)
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--encoders", default=",".join(ALL_ENCODERS))
+    parser.add_argument("--encoders", default=",".join(BENCHMARK_ENCODERS))
     parser.add_argument("--model", default="auto")
     parser.add_argument("--no-scaffold", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "moleculenet.json"))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _data import RESULTS, data_root, provenance, write_json
+from _data import BENCHMARK_ENCODERS, RESULTS, data_root, provenance, write_json
 from matfuse.encoders import get_encoder
 
 SUBSET = {"mordred": 300, "rdkit2d": 2000, "chemnet": 5000}
@@ -85,18 +85,7 @@ def main() -> None:
     smiles = load_moses(data_root(args.data), args.n)
     refs = reference_fingerprints()
     rows = []
-    names = [
-        "ecfp",
-        "ecfp-count",
-        "fcfp",
-        "maccs",
-        "atompair",
-        "torsion",
-        "rdkit2d",
-        "chemnet",
-        "mordred",
-    ]
-    for name in names:
+    for name in BENCHMARK_ENCODERS:
         subset = smiles[: SUBSET.get(name, len(smiles))]
         # a fresh encoder per repeat: the cache must not make the second run free
         rate = timed(

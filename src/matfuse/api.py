@@ -57,6 +57,30 @@ def _as_2d(y: Any) -> np.ndarray:
     return arr[:, None] if arr.ndim == 1 else arr
 
 
+def _evaluate(
+    names: Sequence[str],
+    fused: bool,
+    train_smiles: Sequence[Any],
+    train_y: Any,
+    test_smiles: Sequence[Any],
+    test_y: Any,
+    model: str,
+) -> dict[str, Any]:
+    from matfuse.benchmark import compare_representations
+
+    data = _split_data(train_smiles, train_y, test_smiles, test_y)
+    key = "fused" if fused else names[0]
+    res = compare_representations(
+        data,
+        list(names),
+        model=model,
+        fused_sets={key: list(names)} if fused else {},
+        progress=False,
+        include_single=not fused,
+    )
+    return res["representations"][key]["metrics"]
+
+
 def evaluate_single(
     name: str,
     train_smiles: Sequence[Any],
@@ -66,11 +90,7 @@ def evaluate_single(
     model: str = "auto",
 ) -> dict[str, Any]:
     """Fit ``model`` on one encoder's representation and return test metrics."""
-    from matfuse.benchmark import compare_representations
-
-    data = _split_data(train_smiles, train_y, test_smiles, test_y)
-    res = compare_representations(data, [name], model=model, fused_sets={}, progress=False)
-    return res["representations"][name]["metrics"]
+    return _evaluate([name], False, train_smiles, train_y, test_smiles, test_y, model)
 
 
 def evaluate_fused(
@@ -82,15 +102,4 @@ def evaluate_fused(
     model: str = "auto",
 ) -> dict[str, Any]:
     """Fit ``model`` on the late fusion of several encoders and return test metrics."""
-    from matfuse.benchmark import compare_representations
-
-    data = _split_data(train_smiles, train_y, test_smiles, test_y)
-    res = compare_representations(
-        data,
-        list(names),
-        model=model,
-        fused_sets={"fused": list(names)},
-        progress=False,
-        include_single=False,
-    )
-    return res["representations"]["fused"]["metrics"]
+    return _evaluate(list(names), True, train_smiles, train_y, test_smiles, test_y, model)

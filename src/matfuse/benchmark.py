@@ -19,8 +19,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from matfuse.chem.duplicates import find_leakage
-from matfuse.chem.standardize import ParsedMolecules, parse_smiles
-from matfuse.evaluate import evaluate_targets, make_splitter, primary_metric
+from matfuse.chem.standardize import ParsedMolecules
+from matfuse.evaluate import HIGHER_IS_BETTER, evaluate_targets, make_splitter, primary_metric
 from matfuse.fusion.late import compute_blocks
 from matfuse.io.table import MoleculeTable, load_molecule_table
 from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
@@ -109,8 +109,7 @@ def split_table(
         if split != "ood":
             split_params.setdefault("seed", seed)
         splitter = make_splitter(split, **split_params)
-    smiles = [c if c is not None else None for c in table.parsed.canonical]
-    parts = splitter.split(smiles, Y)
+    parts = splitter.split(table.parsed.canonical, Y)
     leaks = find_leakage(
         [table.parsed.canonical[i] for i in np.concatenate([parts.train, parts.valid])],
         [table.parsed.canonical[i] for i in parts.test],
@@ -202,7 +201,7 @@ def fit_and_report(
     fit_rows = data.fit_rows
     model.fit(data.parsed.subset(fit_rows), data.Y[fit_rows], data.target_names)
     test = data.parsed.subset(data.test)
-    res = model._predict_all(model.blocks(test))
+    res = model.predict_with_uncertainty(model.blocks(test))
     return write_report(
         report_dir,
         target_names=data.target_names,
@@ -243,7 +242,7 @@ def comparison_frame(result: dict[str, Any], metric: str | None = None) -> pd.Da
     scores = headline(result, metric)
     first = next(iter(result["representations"].values()))
     kind = first["task_types"][0]
-    key, higher = primary_metric(kind) if metric is None else (metric, metric not in _LOWER)
+    key, higher = primary_metric(kind) if metric is None else (metric, HIGHER_IS_BETTER[metric])
     frame = pd.DataFrame(
         {
             "representation": list(scores),
@@ -253,11 +252,3 @@ def comparison_frame(result: dict[str, Any], metric: str | None = None) -> pd.Da
         }
     )
     return frame.sort_values(key, ascending=not higher).reset_index(drop=True)
-
-
-_LOWER = {"rmse", "mae"}
-
-
-def as_parsed(smiles: Sequence[Any]) -> ParsedMolecules:
-    """Parse with the pipeline's default standardisation."""
-    return parse_smiles(list(smiles))

@@ -170,7 +170,7 @@ def _print_metrics(report: dict) -> None:
 
 
 def _fmt(v: object) -> str:
-    if isinstance(v, float | int) and v is not None and np.isfinite(v):
+    if isinstance(v, float | int) and np.isfinite(v):
         return f"{v:.3f}"
     return "-"
 
@@ -216,6 +216,7 @@ def benchmark(
 ) -> None:
     """Run each encoder alone and the fused set on one dataset; print a comparison table."""
     from matfuse.benchmark import compare_representations, comparison_frame, load_dataset
+    from matfuse.evaluate import json_safe
     from matfuse.pipeline import DEFAULT_ENCODERS
 
     data = load_dataset(dataset, targets=target, smiles_col=smiles_col, split=split, seed=seed)
@@ -223,18 +224,8 @@ def benchmark(
     result = compare_representations(data, names, model=model, random_state=seed)
     result["command"] = " ".join(["matfuse", *sys.argv[1:]])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=_json_default))
+    out.write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
     console.print(comparison_frame(result).to_string(index=False))
-
-
-def _json_default(o: object) -> object:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
 
 
 @app.command()

@@ -127,7 +127,8 @@ class PropertyModel(BaseEstimator):
         return self
 
     # -- predicting -------------------------------------------------------------------
-    def _predict_all(self, blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict_with_uncertainty(self, blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Predictions, std and intervals from encoder blocks, NaN for unusable rows."""
         ok = _any_valid(blocks)
         n, t = len(ok), len(self.target_names_)
         out = {
@@ -146,7 +147,7 @@ class PropertyModel(BaseEstimator):
         return out
 
     def predict_blocks(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
-        return self._predict_all(blocks)["pred"]
+        return self.predict_with_uncertainty(blocks)["pred"]
 
     def predict(self, smiles: Any) -> np.ndarray:
         """(n, t) predictions; NaN rows for invalid molecules. Probabilities for classes."""
@@ -156,7 +157,7 @@ class PropertyModel(BaseEstimator):
         """Every input row with ``pred_<target>``, uncertainty columns and ``error``."""
         parsed = self.parse(smiles)
         blocks = self.blocks(parsed)
-        res = self._predict_all(blocks)
+        res = self.predict_with_uncertainty(blocks)
         table = pd.DataFrame(
             {"input": [_display(x) for x in parsed.inputs], "canonical_smiles": parsed.canonical}
         )

@@ -17,29 +17,9 @@ from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from rdkit.rdBase import BlockLogs
 
+from matfuse.chem.standardize import to_mol
+
 __all__ = ["murcko_scaffold", "murcko_scaffolds", "to_mol"]
-
-
-def to_mol(smiles_or_mol: Any) -> Chem.Mol | None:
-    """Return a sanitised molecule, or ``None`` for missing, empty or unparsable input.
-
-    An empty string parses to a zero-atom molecule in RDKit; it is treated as missing
-    because a row without atoms cannot be featurised or evaluated.
-    """
-    if isinstance(smiles_or_mol, Chem.Mol):
-        return smiles_or_mol if smiles_or_mol.GetNumAtoms() > 0 else None
-    if not isinstance(smiles_or_mol, str) or not smiles_or_mol.strip():
-        return None
-    block = BlockLogs()  # parse errors are expected rows, not console noise
-    try:
-        mol = Chem.MolFromSmiles(smiles_or_mol.strip())
-    except Exception:  # RDKit can raise on pathological input instead of returning None
-        mol = None
-    finally:
-        del block
-    if mol is None or mol.GetNumAtoms() == 0:
-        return None
-    return mol
 
 
 def murcko_scaffold(smiles_or_mol: Any, generic: bool = False) -> str | None:

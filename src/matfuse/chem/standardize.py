@@ -55,7 +55,7 @@ def to_mol(smiles: Any) -> Chem.Mol | None:
 def _parse_one(smiles: Any) -> tuple[Chem.Mol | None, str | None]:
     """Parse one SMILES; return the molecule or the reason it failed."""
     if isinstance(smiles, Chem.Mol):
-        return smiles, None
+        return (smiles, None) if smiles.GetNumAtoms() else (None, "empty molecule")
     if _is_missing(smiles):
         return None, "empty SMILES"
     if not isinstance(smiles, str):
