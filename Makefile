@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test test-e2e app chromium install lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install "torch==2.13.0"
-	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install -e ".[test,app]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,9 +21,22 @@ install: $(STAMP)
 demo: install
 	$(BIN)/matfuse demo --out matfuse-demo
 
-test: install
+# `pytest tests` includes the browser tests in tests/app (test-e2e runs only those)
+test: install chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest tests
+
+test-e2e: install chromium
+	$(BIN)/python -m pytest tests/app
+
+# Debian's Chromium for the Playwright tests; if it cannot be installed they skip, saying why
+chromium:
+	@test -x /usr/bin/chromium || command -v chromium >/dev/null 2>&1 || \
+	  ( (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
+	    || echo "chromium could not be installed: the browser tests in tests/app will skip" )
+
+app: install
+	$(BIN)/matfuse app
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

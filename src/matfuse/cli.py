@@ -41,16 +41,22 @@ def encoders_cmd(
     from matfuse.encoders import list_encoders
 
     specs = list_encoders(modality)
-    rows = [
-        {
-            "name": s.name,
-            "modality": s.modality,
-            "dim": s.dim,
-            "pretrained": s.pretrained,
-            "description": s.description,
-        }
-        for s in specs
-    ]
+    rows = []
+    for s in specs:
+        try:
+            dim: int | None = s.dim
+            description = s.description
+        except FileNotFoundError as exc:  # a foundation model whose weights are absent
+            dim, description = None, f"unavailable: {exc}"
+        rows.append(
+            {
+                "name": s.name,
+                "modality": s.modality,
+                "dim": dim,
+                "pretrained": s.pretrained,
+                "description": description,
+            }
+        )
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -229,6 +235,139 @@ def benchmark(
 
 
 @app.command()
+def pretrain(
+    model: Annotated[str, typer.Argument(help="smi-ted | selfies-ted | smi-ssed | graph-ged")],
+    corpus: Annotated[Path, typer.Option(help="SMILES corpus (.smi/.txt/.csv, may be .gz).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (resumes if present).")],
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 20_000,
+    batch_size: Annotated[int, typer.Option(help="Molecules per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
+    d_model: Annotated[int, typer.Option(help="Width of encoder and decoder.")] = 128,
+    layers: Annotated[int, typer.Option(help="Encoder and decoder layers (each).")] = 3,
+    latent_dim: Annotated[int, typer.Option(help="Size of the latent vector.")] = 128,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop (and export) after this much training.")
+    ] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 500,
+    eval_every: Annotated[int, typer.Option(help="Steps between held-out evaluations.")] = 1000,
+    heldout: Annotated[
+        int, typer.Option(help="First N corpus rows held out (never trained on) for evaluation.")
+    ] = 1000,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed (data order, init, masking).")] = 0,
+) -> None:
+    """Pretrain a foundation model on a SMILES corpus; rerun the same command to resume."""
+    from matfuse.pretrain import MODEL_PRESETS, ModelConfig, TrainConfig
+    from matfuse.pretrain import pretrain as run_pretraining
+
+    if model not in MODEL_PRESETS:
+        raise typer.BadParameter(f"unknown model {model!r}; choose from {', '.join(MODEL_PRESETS)}")
+    model_cfg = ModelConfig(
+        **MODEL_PRESETS[model],
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        latent_dim=latent_dim,
+    )
+    train_cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        max_minutes=max_minutes,
+        checkpoint_every=checkpoint_every,
+        eval_every=eval_every,
+        n_heldout=heldout,
+        threads=threads,
+        device=device,
+        seed=seed,
+    )
+    command = " ".join(["matfuse", *sys.argv[1:]])
+    exported = run_pretraining(model, corpus, out, model_cfg, train_cfg, command=command)
+    err_console.print(f"model written to {exported}")
+
+
+def _foundation_encoder(model: str, path: Path | None):
+    from matfuse.encoders import get_encoder
+    from matfuse.encoders.foundation import FoundationEncoder
+
+    enc = get_encoder(model, **({"path": str(path)} if path else {}))
+    if not isinstance(enc, FoundationEncoder):
+        raise typer.BadParameter(f"{model!r} is not an encoder-decoder model")
+    return enc
+
+
+@app.command()
+def encode(
+    input: Annotated[Path, typer.Argument(help="Table of molecules (CSV/SDF/SMI/parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output parquet (or .csv).")],
+    model: Annotated[str, typer.Option(help="Foundation model name.")] = "selfies-ted",
+    path: Annotated[Path | None, typer.Option(help="Model directory (default: shipped).")] = None,
+    smiles_col: Annotated[str | None, typer.Option(help="SMILES column (auto-detected).")] = None,
+) -> None:
+    """Latent vectors of molecules (columns z_0..z_{d-1}); invalid rows kept with an error."""
+    from matfuse.io import load_molecule_table
+
+    enc = _foundation_encoder(model, path)
+    table = load_molecule_table(input, smiles_col=smiles_col)
+    block = enc.encode_block(table.parsed)
+    frame = pd.DataFrame({"smiles": table.smiles, "error": block.errors})
+    latents = pd.DataFrame(block.values, columns=[f"z_{i}" for i in range(block.values.shape[1])])
+    result = pd.concat([frame, latents], axis=1)
+    _write_table(result, out)
+    n_bad = int(result["error"].notna().sum())
+    err_console.print(f"{len(result)} rows encoded with {model}, {n_bad} invalid -> {out}")
+
+
+@app.command()
+def decode(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output CSV of SMILES.")],
+    input: Annotated[
+        Path | None, typer.Argument(help="Latents (parquet/CSV with z_* columns).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Foundation model name.")] = "selfies-ted",
+    path: Annotated[Path | None, typer.Option(help="Model directory (default: shipped).")] = None,
+    sample: Annotated[
+        int, typer.Option(help="Instead of an input, decode N draws from the latent prior.")
+    ] = 0,
+    temperature: Annotated[float, typer.Option(help="0 = greedy; >0 samples tokens.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = 0,
+) -> None:
+    """Decode latent vectors (or samples from the prior) to SMILES, one row per latent."""
+    enc = _foundation_encoder(model, path)
+    if sample > 0:
+        smiles = enc.sample(sample, seed=seed, temperature=temperature)
+        frame = pd.DataFrame({"smiles": smiles, "error": None})
+    elif input is not None:
+        table = pd.read_parquet(input) if input.suffix == ".parquet" else pd.read_csv(input)
+        cols = [c for c in table.columns if str(c).startswith("z_")]
+        if not cols:
+            raise typer.BadParameter(f"{input} has no z_* latent columns")
+        Z = table[cols].to_numpy(dtype=np.float32)
+        ok = ~np.isnan(Z).any(axis=1)
+        smiles = [None] * len(Z)
+        for i, smi in zip(np.flatnonzero(ok), enc.decode(Z[ok], temperature, seed), strict=True):
+            smiles[i] = smi
+        frame = pd.DataFrame({"smiles": smiles})
+        frame["error"] = [None if ok[i] else "latent has missing values" for i in range(len(Z))]
+    else:
+        raise typer.BadParameter("give a latents file or --sample N")
+    undecodable = frame["smiles"].isna() & frame["error"].isna()
+    frame.loc[undecodable, "error"] = "decoded string is not a valid molecule"
+    _write_table(frame, out)
+    valid = frame["smiles"].notna().mean() if len(frame) else 0.0
+    err_console.print(f"{len(frame)} molecules decoded with {model} ({valid:.1%} valid) -> {out}")
+
+
+def _write_table(frame: pd.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+
+
+@app.command()
 def models() -> None:
     """List the downstream models."""
     from matfuse.models import list_models
@@ -251,6 +390,26 @@ def demo(
     from matfuse.demo import run_demo
 
     run_demo(out, console=console)
+
+
+@app.command("app")
+def app_cmd(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 7860,
+    share: Annotated[
+        bool, typer.Option("--share/--no-share", help="Create a public Gradio share link.")
+    ] = False,
+) -> None:
+    """Start the web UI (data, represent, learn, predict) in the browser."""
+    try:
+        from matfuse.app.server import launch
+    except ImportError as err:  # pragma: no cover - depends on the installed extras
+        err_console.print(f"the web UI needs the app extra: pip install 'matfuse[app]' ({err})")
+        raise typer.Exit(1) from None
+    console.print(f"matfuse app on http://{host}:{port} (Ctrl+C to stop)")
+    launch(host=host, port=port, share=share)
 
 
 def main() -> None:  # pragma: no cover

@@ -36,7 +36,7 @@ def test_spec_strings_carry_parameters():
 @pytest.mark.parametrize("name", FAST)
 def test_invalid_rows_are_nan_and_valid_rows_finite(name, smiles):
     batch = [*smiles[:5], "C1CC(", "", *smiles[5:8]]
-    block = get_encoder(name).encode(batch)
+    block = get_encoder(name).encode_block(batch)
     assert block.values.shape == (len(batch), get_encoder(name).dim)
     assert block.valid.tolist() == [True] * 5 + [False, False] + [True] * 3
     assert np.isnan(block.values[5]).all() and np.isnan(block.values[6]).all()
@@ -87,7 +87,7 @@ def test_encoders_are_sklearn_transformers(smiles):
 
 
 def test_mordred_block():
-    block = get_encoder("mordred").encode(["CCO", "bad("])
+    block = get_encoder("mordred").encode_block(["CCO", "bad("])
     assert block.values.shape == (2, get_encoder("mordred").dim)
     assert np.isfinite(block.values[0]).mean() > 0.5
     assert not block.valid[1]

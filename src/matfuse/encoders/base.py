@@ -62,9 +62,14 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode a batch; invalid inputs give all-NaN rows."""
-        return self.encode(X).values
+        return self.encode_block(X).values
 
-    def encode(self, X: Any) -> EncodedBlock:  # pragma: no cover - abstract
+    def encode(self, X: Any) -> np.ndarray:
+        """The (n, dim) latent matrix of a batch (same as ``transform``)."""
+        return self.transform(X)
+
+    def encode_block(self, X: Any) -> EncodedBlock:  # pragma: no cover - abstract
+        """Values plus the validity mask and a reason for every invalid row."""
         raise NotImplementedError
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -101,7 +106,7 @@ class MoleculeEncoder(BaseEncoder):
             self._feature_cache: dict[str, np.ndarray] = {}
         return self._feature_cache
 
-    def encode(self, X: Sequence[Any] | ParsedMolecules) -> EncodedBlock:
+    def encode_block(self, X: Sequence[Any] | ParsedMolecules) -> EncodedBlock:
         if isinstance(X, ParsedMolecules):
             parsed = X
         else:

@@ -29,7 +29,7 @@ def compute_blocks(
 ) -> dict[str, EncodedBlock]:
     """Encode ``X`` with each encoder spec once; molecules are parsed once for all blocks."""
     parsed = X if isinstance(X, ParsedMolecules) else parse_smiles(X, standardize=standardize)
-    return {spec: get_encoder(spec).encode(parsed) for spec in encoders}
+    return {spec: get_encoder(spec).encode_block(parsed) for spec in encoders}
 
 
 class LateFusion(TransformerMixin, BaseEstimator):

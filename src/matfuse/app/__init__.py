@@ -1,0 +1,21 @@
+"""The matfuse web UI (``matfuse app``): the whole workflow in a browser.
+
+Needs the ``app`` extra (``pip install "matfuse[app]"``). Modules: ``server`` assembles the
+tabs and serves them; ``data_tab``, ``represent_tab``, ``learn_tab`` and ``predict_tab`` lay
+out one tab each; ``uploads``, ``datasets``, ``training``, ``plots`` and ``state`` hold the
+UI-free logic (unit-tested without a browser).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, **kw: Any) -> Any:
+    """Serve the app; imported lazily so that ``import matfuse.app`` does not need gradio."""
+    from matfuse.app.server import launch as _launch
+
+    return _launch(host=host, port=port, share=share, **kw)
+
+
+__all__ = ["launch"]

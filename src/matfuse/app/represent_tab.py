@@ -1,0 +1,220 @@
+"""The Represent tab: choose encoders from the registry and look at the fused latent space.
+
+Encoders are listed from :func:`matfuse.encoders.list_encoders` at build time, grouped by
+modality, so a newly registered encoder (a foundation model, a materials representation)
+appears here without touching the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from matfuse.app.plots import (
+    MAX_DEPICTIONS,
+    depiction_gallery,
+    latent_map,
+    map_frame,
+    projection_methods,
+    rows_in_range,
+)
+from matfuse.app.state import COMPUTE_SLOTS, SessionState
+from matfuse.pipeline import DEFAULT_ENCODERS
+
+MAP_COLUMNS = ("x", "y", "row", "smiles")
+
+
+def _describe(spec: Any) -> dict[str, Any]:
+    """One catalogue row; an encoder that cannot be built (e.g. pretrained weights not
+    downloaded or trained yet) is listed as unavailable with the reason, not hidden."""
+    row: dict[str, Any] = {"name": spec.name, "description": spec.description, "available": "yes"}
+    for key in ("modality", "dim", "pretrained"):
+        try:
+            row[key] = getattr(spec, key)
+        except Exception as err:  # noqa: BLE001 - any failure means "cannot be used here"
+            row[key] = None
+            reason = str(err).split(";")[0].strip() or type(err).__name__
+            row["available"] = f"no: {reason}"
+    if row["pretrained"] is not None:
+        row["pretrained"] = "yes" if row["pretrained"] else "no"
+    return row
+
+
+@lru_cache(maxsize=1)
+def encoder_catalogue() -> pd.DataFrame:
+    """name, modality, dim, pretrained, availability and description of every encoder.
+
+    Cached because building each encoder to read its dimension is not free (ChemNet).
+    """
+    from matfuse.encoders import list_encoders
+
+    columns = ["name", "modality", "dim", "pretrained", "available", "description"]
+    frame = pd.DataFrame([_describe(s) for s in list_encoders()], columns=columns)
+    frame["dim"] = frame["dim"].astype("Int64")
+    return frame
+
+
+def encoder_groups() -> dict[str, list[tuple[str, str]]]:
+    """Checkbox choices per modality: ("ecfp · 2048-d", "ecfp"), pretrained ones flagged."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for row in encoder_catalogue().itertuples():
+        if row.available != "yes":
+            continue
+        flag = " · pretrained" if row.pretrained == "yes" else ""
+        label = f"{row.name} · {int(row.dim)}-d{flag}"
+        groups.setdefault(str(row.modality), []).append((label, str(row.name)))
+    return groups
+
+
+def unavailable_note() -> str:
+    """Which registered encoders cannot be chosen, and why (shown under the checkboxes)."""
+    cat = encoder_catalogue()
+    missing = cat[cat["available"] != "yes"]
+    if missing.empty:
+        return ""
+    names = ", ".join(f"`{n}`" for n in missing["name"])
+    return (
+        f"Registered but not usable here: {names} (e.g. pretrained weights not available; "
+        "see *All registered encoders*)."
+    )
+
+
+def chosen_encoders(*groups: Sequence[str] | None) -> list[str]:
+    """Union of the per-modality checkbox values, in registry order."""
+    picked = {name for group in groups for name in (group or [])}
+    return [n for n in encoder_catalogue()["name"] if n in picked]
+
+
+def map_for_session(
+    session: SessionState, encoders: list[str], method: str, on_encoder: Any = None
+) -> tuple[pd.DataFrame, str, str | None]:
+    """The scatter table of the fused latent map, a note, and the colouring target."""
+    if session.table is None:
+        raise ValueError("Load a dataset first (Data tab).")
+    if not encoders:
+        raise ValueError("Choose at least one encoder.")
+    blocks = session.get_blocks(encoders, on_encoder)
+    coords, rows, note = latent_map(blocks, encoders, method)
+    table = session.table
+    target = table.targets[0] if table.targets else None
+    values = table.target_matrix()[:, 0] if target else None
+    frame = map_frame(coords, rows, table.parsed.canonical, values, target or "")
+    return frame, note, target
+
+
+@dataclass
+class RepresentTab:
+    """The per-modality encoder checkbox groups, read by the Learn tab."""
+
+    groups: list[gr.CheckboxGroup]
+
+
+def build(state: gr.State) -> RepresentTab:
+    """Lay out the Represent tab and wire its events."""
+    groups_spec = encoder_groups()
+    with gr.Tab("2 · Represent", id="represent"):
+        gr.Markdown(
+            "Choose the encoders to fuse. Each block is standardised and weighted equally "
+            "before concatenation (late fusion). The default set was picked on MoleculeNet."
+        )
+        groups = []
+        with gr.Row():
+            for modality, choices in groups_spec.items():
+                names = [value for _, value in choices]
+                groups.append(
+                    gr.CheckboxGroup(
+                        choices=choices,
+                        value=[e for e in DEFAULT_ENCODERS if e in names],
+                        label=f"{modality} encoders",
+                        info="name · dimension · pretrained flag",
+                        elem_id=f"encoders-{modality}",
+                    )
+                )
+        note_missing = unavailable_note()
+        if note_missing:
+            gr.Markdown(note_missing)
+        with gr.Accordion("All registered encoders", open=False):
+            gr.Dataframe(encoder_catalogue(), interactive=False, max_height=360)
+        with gr.Row():
+            method = gr.Radio(projection_methods(), value="PCA", label="Projection")
+            map_btn = gr.Button("Draw latent map", variant="primary", elem_id="draw-map")
+        note = gr.Markdown(elem_id="map-note")
+        scatter = gr.ScatterPlot(
+            x="x",
+            y="y",
+            tooltip=["row", "smiles"],
+            height=460,
+            label="Fused latent space (drag across the map to select molecules)",
+            elem_id="latent-map",
+        )
+        picked = gr.Gallery(
+            label="Selected molecules",
+            columns=6,
+            height=260,
+            object_fit="contain",
+            fit_columns=False,
+            interactive=False,
+            visible=False,
+            elem_id="map-depictions",
+        )
+        map_store = gr.State(None)
+
+    # ``progress`` must be positional (before the varargs) for Gradio to inject it
+    def draw(
+        session: SessionState,
+        method_name: str,
+        progress: gr.Progress = gr.Progress(),
+        *groups_values: list[str],
+    ) -> tuple[Any, ...]:
+        encoders = chosen_encoders(*groups_values)
+
+        def on_encoder(i: int, n: int, name: str) -> None:
+            progress(i / max(n, 1), desc=f"computing {name} features")
+
+        try:
+            frame, text, target = map_for_session(session, encoders, method_name, on_encoder)
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        tooltip = ["row", "smiles", *([target] if target else [])]
+        plot = gr.ScatterPlot(
+            value=frame,
+            x="x",
+            y="y",
+            color=target or None,
+            tooltip=tooltip,
+            x_title="component 1",
+            y_title="component 2",
+        )
+        text += f" · {len(frame):,} molecules · colour: {target or 'none'}"
+        return plot, text, frame, gr.Gallery(value=[], visible=False)
+
+    def select(frame: pd.DataFrame | None, evt: gr.SelectData) -> Any:
+        if frame is None or evt.index is None:
+            return gr.Gallery(value=[], visible=False)
+        index = evt.index if isinstance(evt.index, list | tuple) else [evt.index, evt.index]
+        chosen = rows_in_range(frame, index, MAX_DEPICTIONS)
+        target = next((c for c in frame.columns if c not in MAP_COLUMNS), None)
+        captions = []
+        for _, r in chosen.iterrows():
+            caption = f"#{int(r['row']) + 1}"
+            if target and np.isfinite(r[target]):
+                caption += f" · {target} {r[target]:.3g}"
+            captions.append(caption)
+        items = depiction_gallery(list(chosen["smiles"]), captions)
+        return gr.Gallery(value=items, visible=bool(items))
+
+    map_btn.click(
+        draw,
+        [state, method, *groups],
+        [scatter, note, map_store, picked],
+        concurrency_id="compute",
+        concurrency_limit=COMPUTE_SLOTS,
+    )
+    scatter.select(select, [map_store], picked)
+    return RepresentTab(groups=groups)

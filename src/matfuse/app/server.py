@@ -1,0 +1,85 @@
+"""Assemble the tabs into one Gradio app and serve it.
+
+Serving defaults are the safe ones: bound to 127.0.0.1, no public share link, uploads capped
+by the server before any of our code sees them, analytics off (the app must work offline),
+and the request queue on so that long jobs never block other requests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType
+
+import gradio as gr
+
+from matfuse.app import data_tab, learn_tab, predict_tab, represent_tab
+from matfuse.app.state import delete_session, new_session
+from matfuse.app.uploads import MAX_UPLOAD_MB
+
+#: A session's state and files are dropped after this long without activity, even if the
+#: browser never reported that the tab closed.
+SESSION_TTL_S = 6 * 3600
+#: Gradio's own copies of uploads and downloads: swept every 30 min, removed after 2 h.
+GRADIO_CACHE_SWEEP = (1800, 7200)
+QUEUE_MAX_SIZE = 64
+
+HEADER = """# matfuse
+**Represent → fuse → learn → predict** molecular properties. Work through the tabs from left
+to right: load data, pick encoders, train, then predict new molecules. Everything you load or
+train stays in this browser session and is deleted when you close it."""
+
+
+def build_app() -> gr.Blocks:
+    """The Blocks app (not yet launched); tests and ``launch`` share it."""
+    with gr.Blocks(
+        title="matfuse",
+        analytics_enabled=False,
+        delete_cache=GRADIO_CACHE_SWEEP,
+    ) as demo:
+        state = gr.State(new_session, time_to_live=SESSION_TTL_S, delete_callback=delete_session)
+        gr.Markdown(HEADER)
+        with gr.Tabs():
+            data_tab.build(state)
+            represent = represent_tab.build(state)
+            learn = learn_tab.build(state, represent)
+            predict = predict_tab.build(state)
+            # Generate tab: when matfuse's generation module lands, add
+            # ``generate_tab.build(state, learn)`` here (targets + strategy, live best-so-far).
+        learn.train_event.success(
+            predict_tab.after_training, [state], [predict.note, predict.download_model]
+        )
+    return demo
+
+
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    block: bool = True,
+) -> gr.Blocks:
+    """Build, queue and serve the app; ``block=False`` returns once the server is up."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    demo = build_app()
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=8)
+    if block and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        max_file_size=f"{MAX_UPLOAD_MB}mb",
+        show_error=True,
+        ssr_mode=False,
+        inbrowser=False,
+        prevent_thread_lock=not block,
+        theme=gr.themes.Soft(),
+    )
+    return demo
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Treat SIGTERM like Ctrl+C: Gradio then closes the server and the interpreter exits
+    normally, which runs the ``atexit`` hook that deletes every session's files."""
+    raise KeyboardInterrupt

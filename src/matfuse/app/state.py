@@ -1,0 +1,125 @@
+"""Per-session state of the web UI: the loaded table, the split, features, the trained model.
+
+Every browser session gets its own :class:`SessionState` (through ``gr.State`` with a factory),
+so concurrent users never see each other's data. Files a session writes (reports, the model,
+result CSVs, zips) go to a private temporary directory that is deleted when the session ends
+(``gr.State`` delete callback) and, as a last resort, when the server process exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matfuse.benchmark import SplitData, encode_all
+from matfuse.io.table import MoleculeTable
+
+#: Featurising, training and predicting are CPU-bound: at most this many run at once across
+#: all sessions (they share one queue slot group); others wait in Gradio's queue with their
+#: position shown, while light events (previews, depictions) keep being served.
+COMPUTE_SLOTS = 2
+_ROOT_LOCK = threading.Lock()
+_ROOT: Path | None = None
+
+
+def temp_root() -> Path:
+    """One directory per server process that holds every session's directory.
+
+    Removing it at exit catches sessions whose browser never said goodbye.
+    """
+    global _ROOT
+    with _ROOT_LOCK:
+        if _ROOT is None or not _ROOT.exists():
+            _ROOT = Path(tempfile.mkdtemp(prefix="matfuse-app-"))
+            atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
+        return _ROOT
+
+
+@dataclass
+class SessionState:
+    """Everything one browser session has loaded or computed.
+
+    ``blocks`` caches encoder outputs for the current table (keyed by encoder spec), so that
+    drawing the latent map and training do not featurise the same molecules twice; it is
+    cleared whenever a new table is loaded.
+    """
+
+    table: MoleculeTable | None = None
+    source: str = ""
+    provided_split: list[str] | None = None
+    split: SplitData | None = None
+    #: set by a load, cleared once a split has been made (drives the automatic first split)
+    needs_split: bool = False
+    blocks: dict[str, np.ndarray] = field(default_factory=dict)
+    model: Any = None
+    model_dir: Path | None = None
+    model_zip: Path | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    _dir: Path | None = None
+
+    @property
+    def workdir(self) -> Path:
+        """The session's private temporary directory, created on first use."""
+        if self._dir is None or not self._dir.exists():
+            self._dir = Path(tempfile.mkdtemp(prefix="session-", dir=temp_root()))
+        return self._dir
+
+    def set_table(
+        self, table: MoleculeTable, source: str, provided_split: list[str] | None = None
+    ) -> None:
+        """Replace the data; the split, features and model of the old data are dropped."""
+        self.table = table
+        self.source = source
+        self.provided_split = provided_split
+        self.split = None
+        self.needs_split = True
+        self.blocks = {}
+        self.clear_model()
+
+    def clear_model(self) -> None:
+        """Forget the trained model (its files stay until the session ends)."""
+        self.model = None
+        self.model_dir = None
+        self.model_zip = None
+        self.results = {}
+
+    def get_blocks(
+        self,
+        encoders: Sequence[str],
+        on_encoder: Callable[[int, int, str], None] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Features of every row for ``encoders``, computing only the ones not cached yet."""
+        if self.table is None:
+            raise ValueError("load a dataset first (Data tab)")
+        names = list(dict.fromkeys(encoders))
+        for i, name in enumerate(names):
+            if name not in self.blocks:
+                if on_encoder is not None:
+                    on_encoder(i, len(names), name)
+                self.blocks[name] = encode_all(self.table.parsed, [name], progress=False)[name]
+        return {name: self.blocks[name] for name in names}
+
+    def cleanup(self) -> None:
+        """Delete the session's files; safe to call twice."""
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+def new_session() -> SessionState:
+    """Factory handed to ``gr.State`` so that each page load gets a fresh state."""
+    return SessionState()
+
+
+def delete_session(state: Any) -> None:
+    """``gr.State`` delete callback: runs when the tab closes or the state expires."""
+    if isinstance(state, SessionState):
+        state.cleanup()

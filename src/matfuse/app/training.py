@@ -1,0 +1,319 @@
+"""What the Learn tab does, without any Gradio: train, evaluate per split, compare, save.
+
+Kept free of UI code so that it can be unit-tested and so that the browser path runs the very
+same library functions as ``matfuse train`` and ``matfuse benchmark``:
+:func:`~matfuse.benchmark.compare_representations` for the single-encoder rows of the
+comparison and :func:`~matfuse.benchmark.fit_and_report` for the saved fused model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from matfuse.app.plots import residual_plot
+from matfuse.app.state import SessionState
+from matfuse.benchmark import SplitData, compare_representations, comparison_frame, fit_and_report
+from matfuse.evaluate import comparison_bar_plot, evaluate_targets, primary_metric
+from matfuse.models import get_spec, list_models, make_estimator
+from matfuse.pipeline import PropertyModel
+
+Progress = Callable[[float, str], None]
+
+#: Hyperparameters worth showing per model; their default *values* are read from the model
+#: registry so that the UI can never disagree with what ``matfuse train`` would use.
+KEY_PARAMS: dict[str, tuple[str, ...]] = {
+    "xgboost": ("n_estimators", "learning_rate", "max_depth", "subsample", "colsample_bytree"),
+    "lightgbm": ("n_estimators", "learning_rate", "num_leaves", "min_child_samples"),
+    "rf": ("n_estimators", "max_features", "min_samples_leaf", "max_depth"),
+    "svr": ("C", "epsilon", "gamma"),
+    "krr": ("alpha", "gamma"),
+    "gp": (),
+    "linear": (),
+    "auto": (),
+}
+FUSED_LABEL = "fused (saved model)"
+_SHOWN_METRICS = {
+    "regression": ("rmse", "mae", "r2", "spearman", "coverage", "mean_width"),
+    "classification": ("roc_auc", "pr_auc", "accuracy"),
+}
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(label, name) pairs for the model dropdown, straight from the registry."""
+    return [(f"{s.name} — {s.description}", s.name) for s in list_models()]
+
+
+def default_hyperparameters(
+    model: str, task: str = "regression", n_samples: int | None = None
+) -> dict[str, Any]:
+    """The registry's defaults of the key hyperparameters of ``model`` for ``task``."""
+    names = KEY_PARAMS.get(model, ())
+    if not names:
+        return {}
+    spec = get_spec(model)
+    if not spec.supports(task):
+        task = "classification" if task == "regression" else "regression"
+    params = make_estimator(model, task, n_samples=n_samples).get_params(deep=True)
+    out: dict[str, Any] = {}
+    for name in names:
+        keys = [k for k in params if k == name or k.endswith(f"model__{name}")]
+        if keys:
+            value = params[min(keys, key=len)]
+            if isinstance(value, np.generic):
+                value = value.item()
+            if value is None or isinstance(value, bool | int | float | str):
+                out[name] = value
+    return out
+
+
+def parse_hyperparameters(
+    text: str | None, model: str, task: str = "regression", n_samples: int | None = None
+) -> dict[str, Any]:
+    """Parse the JSON hyperparameter box; only values that differ from the defaults are kept.
+
+    JSON (not Python literals) so that nothing a user types is evaluated.
+    """
+    text = (text or "").strip()
+    if not text:
+        return {}
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f'hyperparameters must be JSON, e.g. {{"n_estimators": 300}}: {err.msg} '
+            f"at line {err.lineno} column {err.colno}"
+        ) from None
+    if not isinstance(given, dict):
+        raise ValueError('hyperparameters must be a JSON object, e.g. {"n_estimators": 300}')
+    scalar = (bool, int, float, str)
+    bad = [k for k, v in given.items() if not (v is None or isinstance(v, scalar))]
+    if bad:
+        raise ValueError(f"hyperparameter(s) {bad} must be numbers, strings, true/false or null")
+    defaults = default_hyperparameters(model, task, n_samples)
+    if model == "auto" and given:
+        raise ValueError("'auto' chooses its own hyperparameters; pick a model to set them")
+    unknown = sorted(set(given) - set(defaults)) if defaults else []
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {unknown} for {model}; known: {sorted(defaults)}"
+        )
+    return {k: v for k, v in given.items() if defaults.get(k, object()) != v}
+
+
+@dataclass
+class TrainResult:
+    """Everything the Learn tab shows after training."""
+
+    summary: str
+    metrics: pd.DataFrame
+    comparison: pd.DataFrame
+    figures: list[tuple[str, str]]
+    model_dir: Path
+    model_zip: Path
+    seconds: float
+
+
+def _metric_rows(
+    split_name: str, Y: np.ndarray, res: dict[str, np.ndarray], rows: np.ndarray, model: Any
+) -> list[dict[str, Any]]:
+    if rows.size == 0:
+        return []
+    m = evaluate_targets(
+        Y[rows],
+        res["pred"][rows],
+        model.task_types_,
+        model.target_names_,
+        intervals=res["interval"][rows] if "regression" in model.task_types_ else None,
+    )
+    out = []
+    for name, values in m["targets"].items():
+        row: dict[str, Any] = {"split": split_name, "target": name, "n": values.get("n")}
+        for key in _SHOWN_METRICS[values["task_type"]]:
+            if key in values:
+                row[key] = values[key]
+        out.append(row)
+    return out
+
+
+def _single_comparison(
+    data: SplitData,
+    encoders: Sequence[str],
+    blocks: dict[str, np.ndarray],
+    model: str,
+    params: dict[str, Any],
+    seed: int,
+    progress: Progress,
+    span: tuple[float, float],
+) -> dict[str, Any]:
+    """One :func:`compare_representations` call per encoder, so progress can move between."""
+    merged: dict[str, Any] = {}
+    lo, hi = span
+    for i, name in enumerate(encoders):
+        progress(lo + (hi - lo) * i / len(encoders), f"fitting {model} on {name} alone")
+        result = compare_representations(
+            data,
+            [name],
+            model=model,
+            fused_sets={},
+            blocks={name: blocks[name]},
+            model_params=params or None,
+            random_state=seed,
+            progress=False,
+        )
+        if not merged:
+            merged = result
+        else:
+            merged["representations"].update(result["representations"])
+    return merged
+
+
+def train_model(
+    session: SessionState,
+    encoders: Sequence[str],
+    model: str = "auto",
+    params: dict[str, Any] | None = None,
+    uncertainty: str = "auto",
+    compare: bool = True,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Fit the fused model on the session's split, evaluate it and compare single encoders."""
+    progress = progress or (lambda fraction, message: None)
+    data = session.split
+    if session.table is None or data is None:
+        raise ValueError("load a dataset and choose its split first (Data tab)")
+    encoders = list(dict.fromkeys(encoders))
+    if not encoders:
+        raise ValueError("choose at least one encoder (Represent tab)")
+    params = dict(params or {})
+    start = time.perf_counter()
+
+    def on_encoder(i: int, n: int, name: str) -> None:
+        progress(0.35 * i / n, f"computing {name} features")
+
+    blocks = session.get_blocks(encoders, on_encoder)
+
+    comparison: dict[str, Any] | None = None
+    if compare and len(encoders) > 1:
+        comparison = _single_comparison(
+            data, encoders, blocks, model, params, seed, progress, (0.35, 0.65)
+        )
+
+    progress(0.65, f"fitting the fused model ({' + '.join(encoders)} → {model})")
+    fit_start = time.perf_counter()
+    workdir = session.workdir
+    report_dir = workdir / "report"
+    shutil.rmtree(report_dir, ignore_errors=True)
+    pm = PropertyModel(
+        encoders=encoders,
+        model=model,
+        model_params=params or None,
+        uncertainty=uncertainty,
+        random_state=seed,
+    )
+    report = fit_and_report(pm, data, report_dir, extra={"source": session.source})
+    fit_seconds = round(time.perf_counter() - fit_start, 2)
+
+    progress(0.92, "evaluating every split and drawing plots")
+    res = pm.predict_with_uncertainty(blocks)
+    rows: list[dict[str, Any]] = []
+    for split_name, idx in (
+        ("train (fitted)", data.train),
+        ("valid (fitted)", data.valid),
+        ("test (held out)", data.test),
+    ):
+        rows += _metric_rows(split_name, data.Y, res, np.asarray(idx, dtype=int), pm)
+    metrics = pd.DataFrame(rows)
+
+    test_metrics = evaluate_targets(
+        data.Y[data.test], res["pred"][data.test], pm.task_types_, pm.target_names_
+    )
+    fused_entry = {
+        "encoders": encoders,
+        "metrics": test_metrics,
+        "fit_seconds": fit_seconds,
+        "task_types": pm.task_types_,
+    }
+    if comparison is None:
+        comparison = {"representations": {}}
+    comparison["representations"][FUSED_LABEL if len(encoders) > 1 else encoders[0]] = fused_entry
+    comp = comparison_frame(comparison)
+
+    figures: list[tuple[str, str]] = []
+    for j, (name, kind) in enumerate(zip(pm.target_names_, pm.task_types_, strict=True)):
+        files = [str(report_dir / rel) for rel in report["files"].get(name, [])]
+        main = [f for f in files if f.endswith(("parity.png", "roc.png"))]
+        rest = [f for f in files if f not in main]
+        label = "parity" if kind == "regression" else "ROC"
+        figures += [(f, f"{name}: {label} (test)") for f in main]
+        if kind == "regression":
+            path = residual_plot(
+                data.Y[data.test, j],
+                res["pred"][data.test, j],
+                f"{name} — test residuals",
+                report_dir / f"residuals_{j}.png",
+            )
+            figures.append((str(path), f"{name}: residuals (test)"))
+        figures += [(f, f"{name}: |error| vs similarity to training set") for f in rest]
+    if len(comp) > 1:
+        key = comp.columns[2]
+        bar = comparison_bar_plot(
+            dict(zip(comp["representation"], comp[key], strict=True)),
+            f"test {key}",
+            report_dir / "encoder_comparison.png",
+        )
+        figures.append((str(bar), f"single encoders vs fused: test {key}"))
+
+    model_dir = workdir / "model"
+    shutil.rmtree(model_dir, ignore_errors=True)
+    pm.save(model_dir)
+    archive = shutil.make_archive(str(workdir / "matfuse-model"), "zip", root_dir=model_dir)
+    seconds = round(time.perf_counter() - start, 1)
+
+    session.model = pm
+    session.model_dir = model_dir
+    session.model_zip = Path(archive)
+    session.results = {"metrics": metrics, "comparison": comp, "seconds": seconds}
+    progress(1.0, "done")
+    return TrainResult(
+        summary=_summary(pm, data, test_metrics, encoders, model, seconds),
+        metrics=metrics,
+        comparison=comp,
+        figures=figures,
+        model_dir=model_dir,
+        model_zip=Path(archive),
+        seconds=seconds,
+    )
+
+
+def _summary(
+    pm: PropertyModel,
+    data: SplitData,
+    test_metrics: dict[str, Any],
+    encoders: Sequence[str],
+    model: str,
+    seconds: float,
+) -> str:
+    kind = pm.task_types_[0]
+    key, _ = primary_metric(kind)
+    value = test_metrics["mean"][kind][key]
+    label = {"rmse": "RMSE", "roc_auc": "ROC-AUC", "mae": "MAE"}.get(key, key)
+    extra = ""
+    if kind == "regression":
+        extra = f", R² {test_metrics['mean'][kind].get('r2', float('nan')):.3f}"
+    targets = ", ".join(pm.target_names_)
+    return (
+        f"### Test {label}: {value:.3f}{extra}\n"
+        f"Target(s) **{targets}** · encoders **{' + '.join(encoders)}** → model **{model}** · "
+        f"{len(data.fit_rows):,} molecules fitted, {len(data.test):,} tested "
+        f"({data.split_name} split) · trained in **{seconds:.1f} s**."
+    )

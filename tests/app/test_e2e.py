@@ -1,0 +1,207 @@
+"""End to end in a real headless browser: load, represent, train, predict, download.
+
+Screenshots of every step go to ``tests/app/artifacts/`` (git-ignored). The time from the
+click on *Train* to the metric on screen is printed and written to ``timings.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+TRAIN_TIMEOUT_MS = 300_000
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def _load_demo(page) -> None:
+    page.click("#load-data")
+    expect(page.locator("#data-status")).to_contain_text("1,282 rows")
+    expect(page.locator("#split-status")).to_contain_text("Split: as provided")
+
+
+def test_full_workflow(page, artifacts: Path, capsys, tmp_path: Path):
+    # Data: the bundled demo set, split as provided
+    _load_demo(page)
+    expect(page.locator("#split-status")).to_contain_text("1,025 train")
+    expect(page.locator("#preview")).to_contain_text("n-pentane")
+    page.screenshot(path=str(artifacts / "1-data.png"), full_page=True)
+
+    # Represent: two fast encoders, then the latent map
+    _tab(page, "2 · Represent")
+    boxes = page.locator("#encoders-smiles")
+    for name in ("ecfp-count", "rdkit2d"):
+        boxes.locator(f"input[name='{name}']").uncheck()
+    for name in ("ecfp", "maccs"):
+        boxes.locator(f"input[name='{name}']").check()
+    expect(boxes).to_contain_text("chemnet · 512-d · pretrained")
+    page.click("#draw-map")
+    expect(page.locator("#map-note")).to_contain_text("PCA of the fused representation")
+    plot = page.locator("#latent-map canvas, #latent-map svg").first
+    expect(plot).to_be_visible()
+    # brush across part of the map: the molecules in that range are drawn below it
+    box = plot.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * 0.15, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.3, y, steps=8)
+    page.mouse.up()
+    expect(page.locator("#map-depictions img").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "2-represent.png"), full_page=True)
+
+    # Learn: random forest with fewer trees, train, wait for the metric
+    _tab(page, "3 · Learn")
+    expect(page.locator("#learn-ready")).to_contain_text("ecfp + maccs")
+    page.locator("#model-choice input").click()
+    page.get_by_role("option", name=re.compile(r"^rf ")).click()
+    editor = page.locator("#hyperparameters .cm-content")
+    expect(editor).to_contain_text("n_estimators")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text('{"n_estimators": 100}')
+    start = time.perf_counter()
+    page.click("#train-button")
+    expect(page.locator("#train-summary")).to_contain_text("Test RMSE", timeout=TRAIN_TIMEOUT_MS)
+    seconds = time.perf_counter() - start
+    expect(page.locator("#metrics-table")).to_contain_text("test (held out)")
+    expect(page.locator("#comparison-table")).to_contain_text("fused (saved model)")
+    expect(page.locator("#train-summary")).to_contain_text("ecfp + maccs")
+    expect(page.locator("#learn-plots img").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "3-learn.png"), full_page=True)
+    timing = {"train_to_results_s": round(seconds, 1), "encoders": "ecfp+maccs", "model": "rf-100"}
+    (artifacts / "timings.json").write_text(json.dumps(timing, indent=2))
+    with capsys.disabled():
+        print(f"\n[e2e] demo dataset, click 'Train' → metrics on screen: {seconds:.1f} s")
+
+    # Predict: paste SMILES (one broken), see predictions, download CSV and model
+    _tab(page, "4 · Predict")
+    expect(page.locator("#predict-model-note")).to_contain_text("ecfp + maccs → rf")
+    page.fill("#predict-smiles textarea", "CC(=O)Nc1ccc(O)cc1 paracetamol\nC1CC( broken")
+    page.click("#predict-button")
+    expect(page.locator("#predict-status")).to_contain_text("2 molecules predicted")
+    expect(page.locator("#predict-table")).to_contain_text("paracetamol")
+    expect(page.locator("#predict-gallery img").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "4-predict.png"), full_page=True)
+
+    with page.expect_download() as info:
+        page.click("#download-csv")
+    csv_path = tmp_path / "predictions.csv"
+    info.value.save_as(csv_path)
+    result = pd.read_csv(csv_path)
+    assert list(result["name"]) == ["paracetamol", "broken"]
+    assert pd.notna(result.loc[0, "pred_SOL"]) and pd.notna(result.loc[0, "std_SOL"])
+    assert "unparsable" in result.loc[1, "error"]
+
+    with page.expect_download() as info:
+        page.click("#download-model")
+    zip_path = tmp_path / "model.zip"
+    info.value.save_as(zip_path)
+    with zipfile.ZipFile(zip_path) as archive:
+        config = json.loads(archive.read("matfuse.json"))
+    assert config["params"]["encoders"] == ["ecfp", "maccs"]
+    assert config["target_names"] == ["SOL"]
+
+
+def _upload(page, path: Path) -> None:
+    page.locator("#upload-data input[type=file]").set_input_files(str(path))
+
+
+def test_bad_uploads_give_clear_messages_and_the_ui_keeps_working(
+    page, artifacts: Path, tmp_path: Path, smiles: list[str]
+):
+    malformed = tmp_path / "malformed.csv"
+    malformed.write_text("smiles,y\nCCO,1.0\nCCN,2.0,3.0,4.0\n")
+    _upload(page, malformed)
+    status = page.locator("#data-status")
+    expect(status).to_contain_text("Upload rejected")
+    expect(status).to_contain_text("line 3 has 4 fields but the header has 2")
+    page.screenshot(path=str(artifacts / "5-malformed-upload.png"), full_page=True)
+
+    page.reload()
+    mixed = tmp_path / "mixed.csv"
+    good = (smiles * 2)[:70]
+    pd.DataFrame({"smiles": good + ["C1CC(", "xyz", "c1cccc1"] * 10, "y": range(100)}).to_csv(
+        mixed, index=False
+    )
+    _upload(page, mixed)
+    expect(status).to_contain_text("30 of 100 rows (30%)")
+    expect(page.locator("#split-status")).to_contain_text("Split: random")
+    page.get_by_role("tab", name="Rows with problems").click()
+    expect(page.locator("#problems")).to_contain_text("unparsable SMILES")
+    page.screenshot(path=str(artifacts / "6-invalid-smiles.png"), full_page=True)
+
+    page.reload()
+    big = tmp_path / "big.csv"
+    line = "CCO," + "1" * 1000 + "\n"
+    with open(big, "w") as handle:
+        handle.write("smiles,y\n")
+        handle.write(line * (50 * 1024 * 1024 // len(line) + 1))
+    _upload(page, big)
+    # refused in the browser before any byte is sent; the message names the limit
+    toast = page.locator(".toast-body").filter(has_text="exceed the maximum allowed size")
+    expect(toast).to_contain_text("20.0 Mb")
+    expect(toast).to_contain_text("big.csv")
+    page.wait_for_timeout(1000)  # let the toast finish sliding in before the screenshot
+    page.screenshot(path=str(artifacts / "7-50mb-upload.png"))
+    # the server still serves and this very page still works
+    _load_demo(page)
+
+
+def test_sessions_are_isolated_and_training_does_not_block_others(
+    chromium_browser, app_url: str, artifacts: Path, capsys
+):
+    pages = []
+    for _ in range(2):
+        context = chromium_browser.new_context(viewport={"width": 1400, "height": 1000})
+        p = context.new_page()
+        p.set_default_timeout(60_000)
+        p.goto(app_url)
+        p.wait_for_selector("#load-data")
+        pages.append(p)
+    first, second = pages
+    try:
+        _load_demo(first)
+        _tab(first, "2 · Represent")
+        for name in ("ecfp-count", "rdkit2d"):
+            first.locator(f"#encoders-smiles input[name='{name}']").uncheck()
+        _tab(first, "3 · Learn")
+        first.locator("#model-choice input").click()
+        first.get_by_role("option", name=re.compile(r"^rf ")).click()
+        expect(first.locator("#hyperparameters .cm-content")).to_contain_text("n_estimators")
+        first.locator("#hyperparameters .cm-content").click()
+        first.keyboard.press("Control+A")
+        first.keyboard.insert_text('{"n_estimators": 300}')
+        first.click("#train-button")
+
+        # while the first user trains, the second one is served
+        start = time.perf_counter()
+        _load_demo(second)
+        waited = time.perf_counter() - start
+        busy = "Test RMSE" not in first.locator("#train-summary").inner_text()
+        with capsys.disabled():
+            print(f"\n[e2e] 2nd session loaded data in {waited:.1f} s; 1st still training: {busy}")
+
+        expect(first.locator("#train-summary")).to_contain_text(
+            "Test RMSE", timeout=TRAIN_TIMEOUT_MS
+        )
+        # ... and never sees the first user's model
+        _tab(second, "4 · Predict")
+        expect(second.locator("#predict-model-note")).to_contain_text("No model yet")
+        second.fill("#predict-smiles textarea", "CCO")
+        second.click("#predict-button")
+        expect(second.locator("#predict-status")).to_contain_text("Train a model")
+        second.screenshot(path=str(artifacts / "8-second-session.png"), full_page=True)
+    finally:
+        for p in pages:
+            p.context.close()

@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest_helpers import TINY_MODEL, tiny_train_config
+from matfuse.pretrain import ModelConfig, load_model_dir, pretrain
+from matfuse.pretrain.data import CorpusStream, StreamPosition
+from matfuse.pretrain.tokenizers import SmilesTokenizer
+
+
+def _weights(run_dir):
+    return load_file(run_dir / "checkpoint" / "model.safetensors")
+
+
+def test_training_writes_metrics_checkpoint_and_model(tiny_selfies_model):
+    run = tiny_selfies_model.parent
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [e for e in events if e["event"] == "train"]
+    assert train[-1]["loss"] < train[0]["loss"]  # it learns
+    assert any(e["event"] == "heldout" and "exact" in e for e in events)
+    for name in (
+        "config.json",
+        "vocab.json",
+        "model.safetensors",
+        "latent_stats.safetensors",
+        "MODEL_CARD.md",
+    ):
+        assert (tiny_selfies_model / name).exists()
+    card = (tiny_selfies_model / "MODEL_CARD.md").read_text()
+    assert "steps: 30" in card and "corpus.csv" in card
+
+
+def test_resume_is_exact(corpus, tmp_path):
+    cfg = ModelConfig(encoder="ted", language="smiles", dropout=0.1, **TINY_MODEL)
+    straight = tmp_path / "straight"
+    pretrain("smi-ted", corpus, straight, cfg, tiny_train_config(steps=20), progress=False)
+    resumed = tmp_path / "resumed"
+    # "interrupt" after 10 steps, then rerun the same command
+    pretrain(
+        "smi-ted", corpus, resumed, cfg, tiny_train_config(steps=20, stop_at=10), progress=False
+    )
+    state = json.loads((resumed / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 10
+    pretrain("smi-ted", corpus, resumed, cfg, tiny_train_config(steps=20), progress=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+
+
+def test_same_seed_same_model_different_seed_different_model(corpus, tmp_path):
+    cfg = ModelConfig(encoder="ssed", language="smiles", **TINY_MODEL)
+    runs = {}
+    for name, seed in [("a", 0), ("b", 0), ("c", 1)]:
+        pretrain(
+            "smi-ssed",
+            corpus,
+            tmp_path / name,
+            cfg,
+            tiny_train_config(steps=6, seed=seed),
+            progress=False,
+        )
+        runs[name] = _weights(tmp_path / name)
+    key = "decoder.head.weight"
+    torch.testing.assert_close(runs["a"][key], runs["b"][key])
+    assert not torch.allclose(runs["a"][key], runs["c"][key])
+
+
+def test_stream_resumes_on_the_same_batches(corpus):
+    tok = SmilesTokenizer().fit(["CCO", "c1ccccc1"])
+    stream = CorpusStream(corpus, tok, batch_size=16, max_len=64, chunk_size=100, seed=3)
+    it = stream()
+    seen = [next(it) for _ in range(12)]
+    pos, _ = seen[4]
+    again = stream(StreamPosition(**vars(pos)))
+    for (_, expected), (_, got) in zip(seen[5:], again, strict=False):
+        assert torch.equal(expected.tokens, got.tokens)
+    # batches are bucketed by length: less padding than batches drawn at random
+    batches = [b.tokens for _, b in seen[:6]]
+    lengths = torch.cat([(t != 0).sum(1) for t in batches])
+    bucketed = sum(int((t != 0).sum(1).max()) * len(t) for t in batches)
+    shuffled = lengths[torch.randperm(len(lengths), generator=torch.Generator().manual_seed(0))]
+    at_random = sum(int(c.max()) * len(c) for c in shuffled.split(16))
+    assert bucketed < at_random
+
+
+def test_graph_model_trains_and_decodes_valid_molecules(corpus, tmp_path):
+    cfg = ModelConfig(encoder="ged", language="selfies", **TINY_MODEL)
+    out = pretrain(
+        "graph-ged", corpus, tmp_path / "g", cfg, tiny_train_config(steps=8), progress=False
+    )
+    lm = load_model_dir(out)
+    assert lm.config.encoder == "ged"
+    assert lm.latent_chol.shape == (16, 16)
+
+
+def test_corpus_without_usable_molecules_is_an_error(tmp_path):
+    bad = tmp_path / "bad.smi"
+    bad.write_text("not_a_smiles\nC1CC(\n")
+    cfg = ModelConfig(encoder="ted", language="smiles", **TINY_MODEL)
+    with pytest.raises(ValueError, match="no usable molecules"):
+        pretrain(
+            "smi-ted", bad, tmp_path / "run", cfg, tiny_train_config(n_heldout=0), progress=False
+        )
+
+
+def test_latent_stats_are_a_valid_gaussian(tiny_selfies_model):
+    lm = load_model_dir(tiny_selfies_model)
+    chol = lm.latent_chol.numpy()
+    assert np.allclose(chol, np.tril(chol)) and (np.diag(chol) > 0).all()
