@@ -29,6 +29,8 @@ BENCHMARK_ENCODERS = [
     "chemnet",
     "mordred",
 ]
+#: Our own pretrained encoder-decoders (matfuse/weights), benchmarked alone and fused.
+LEARNED_ENCODERS = ["smi-ted", "selfies-ted", "smi-ssed", "graph-ged"]
 
 
 def data_root(explicit: str | None = None) -> Path:

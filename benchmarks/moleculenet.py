@@ -14,14 +14,23 @@ numbers is written beside the JSON.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from _data import BENCHMARK_ENCODERS, RESULTS, data_root, provenance, write_json
+from _data import (
+    BENCHMARK_ENCODERS,
+    LEARNED_ENCODERS,
+    RESULTS,
+    data_root,
+    provenance,
+    write_json,
+)
 from matfuse.benchmark import compare_representations, encode_all, load_dataset
+from matfuse.encoders.foundation import weights_dir
 from matfuse.pipeline import DEFAULT_ENCODERS
 
 QM_PROPS = [f"{p}-{m}" for m in ("CC2", "PBE0", "CAM") for p in ("E1", "E2", "f1", "f2")]
@@ -85,12 +94,22 @@ CACHE = Path(__file__).parent / ".cache"
 N_JOBS = 2
 
 
+def _cache_key(name: str) -> str:
+    """Cache file stem of an encoder; learned encoders include a hash of their weights, so
+    retrained weights are never scored with stale features."""
+    key = name.replace(":", "_")
+    if name.split(":")[0] in LEARNED_ENCODERS:
+        weights = weights_dir(name.split(":")[0]) / "model.safetensors"
+        key += "_" + hashlib.sha256(weights.read_bytes()).hexdigest()[:10]
+    return key
+
+
 def cached_blocks(task: str, data, encoders: list[str]) -> dict[str, np.ndarray]:
     """Features per encoder for all rows of a task, cached on disk between runs."""
     CACHE.mkdir(exist_ok=True)
     out = {}
     for name in encoders:
-        path = CACHE / f"{task}__{name.replace(':', '_')}.npy"
+        path = CACHE / f"{task}__{_cache_key(name)}.npy"
         if path.exists():
             out[name] = np.load(path)
         else:
@@ -117,6 +136,10 @@ def run_task(task: str, root: Path, encoders: list[str], model: str, scaffold: b
     blocks = cached_blocks(task, data, use)
     encode_s = time.perf_counter() - t0
     fused = {"fused (default)": list(DEFAULT_ENCODERS)}
+    learned = [e for e in use if e in LEARNED_ENCODERS]
+    if learned:
+        # the test of whether pretraining adds value: the core set with and without ours
+        fused["fused (default + ours)"] = [*DEFAULT_ENCODERS, *learned]
     if len(use) > len(DEFAULT_ENCODERS):
         fused["fused (all)"] = use
     result = compare_representations(
@@ -183,7 +206,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=None)
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--encoders", default=",".join(BENCHMARK_ENCODERS))
+    parser.add_argument("--encoders", default=",".join(BENCHMARK_ENCODERS + LEARNED_ENCODERS))
     parser.add_argument("--model", default="auto")
     parser.add_argument("--no-scaffold", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "moleculenet.json"))

@@ -34,3 +34,13 @@ register_encoder("chemnet", ChemNetEncoder, description="ChemNet embedding (pret
 # our own pretrained encoder-decoders (weights in matfuse/weights/<name>/)
 for _cls in FOUNDATION_ENCODERS:
     register_encoder(_cls.name, _cls, description=_cls.description)
+
+# inorganic materials (pymatgen/spglib/chgnet from the `materials` extra, imported lazily)
+from matfuse.encoders.materials import (  # noqa: E402
+    CHGNetEncoder,
+    CompositionEncoder,
+    StructureDescriptorEncoder,
+)
+
+for _cls in (CompositionEncoder, StructureDescriptorEncoder, CHGNetEncoder):
+    register_encoder(_cls.name, _cls, description=_cls.description)

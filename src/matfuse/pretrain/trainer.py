@@ -122,6 +122,10 @@ def pretrain(
             saved_train.max_minutes = train_cfg.max_minutes
             saved_train.stop_at = train_cfg.stop_at
         train_cfg = saved_train
+        if command and command not in run["command"]:
+            # the model card must say exactly how the weights came about
+            run["command"] += f"\n{command}   # resumed"
+            run_file.write_text(json.dumps(run, indent=2))
         tokenizer = Tokenizer.from_dict(run["tokenizer"])
     else:
         if model_cfg is None:

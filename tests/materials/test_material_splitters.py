@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("pymatgen")
+
+from matfuse.materials.compositions import parse_compositions  # noqa: E402
+from matfuse.materials.splitters import (  # noqa: E402
+    ChemicalSystemSplitter,
+    ElementHoldoutSplitter,
+    SpaceGroupSplitter,
+    list_material_splitters,
+    make_material_splitter,
+)
+from matfuse.materials.structures import parse_structures  # noqa: E402
+from matfuse.materials.symmetry import analyze_symmetry  # noqa: E402
+
+
+def _covers_every_row_once(split, n):
+    rows = np.concatenate([split.train, split.valid, split.test])
+    assert sorted(rows.tolist()) == list(range(n))
+
+
+def test_space_group_split_is_disjoint_and_invalid_rows_go_to_train(zoo):
+    items = [*zoo, "broken", None]
+    split = SpaceGroupSplitter(valid_size=0.2, test_size=0.25, seed=1).split(items)
+    groups = analyze_symmetry(items).numbers
+    _covers_every_row_once(split, len(items))
+    train = {groups[i] for i in split.train if groups[i] is not None}
+    assert not train & {groups[i] for i in split.test}
+    assert not train & {groups[i] for i in split.valid}
+    assert {12, 13} <= set(split.train.tolist())
+    assert split.sizes["test"] > 0
+
+
+@pytest.mark.filterwarnings("ignore:.*split is empty")
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from([1, 2, 14, 62, 139, 194, 221, 225, 227]), min_size=5, max_size=60),
+    st.integers(0, 10_000),
+    st.floats(0.05, 0.4),
+    st.floats(0.0, 0.3),
+)
+def test_space_group_split_never_shares_a_group(groups, seed, test_size, valid_size):
+    """Property test over precomputed space groups (the symmetry step is tested above)."""
+    items = parse_compositions(["NaCl"] * len(groups))  # only validity matters here
+    splitter = SpaceGroupSplitter(
+        valid_size=valid_size, test_size=test_size, seed=seed, space_groups=groups
+    )
+    split = splitter.split(items)
+    _covers_every_row_once(split, len(groups))
+    train = {groups[i] for i in split.train}
+    assert not train & {groups[i] for i in split.test}
+    assert not train & {groups[i] for i in split.valid}
+    assert not {groups[i] for i in split.valid} & {groups[i] for i in split.test}
+    n_test = int(np.floor(test_size * len(groups) + 0.5))
+    assert split.sizes["test"] <= n_test
+
+
+def test_space_group_folds_cover_every_row_once(zoo):
+    parsed = parse_structures(zoo)
+    groups = analyze_symmetry(parsed).numbers
+    folds = SpaceGroupSplitter(valid_size=0.0, seed=3).folds(parsed, n_folds=3)
+    tested = np.concatenate([f.test for f in folds])
+    assert sorted(tested.tolist()) == list(range(len(zoo)))
+    for fold in folds:
+        _covers_every_row_once(fold, len(zoo))
+        assert not {groups[i] for i in fold.train} & {groups[i] for i in fold.test}
+    with pytest.raises(ValueError, match="groups cannot make"):
+        SpaceGroupSplitter().folds(parsed, n_folds=10)
+    with pytest.raises(TypeError, match="needs structures"):
+        SpaceGroupSplitter().split(parse_compositions(["NaCl", "MgO"]))
+
+
+def test_element_holdout_keeps_the_element_out_of_train():
+    formulas = ["NaCl", "MgO", "CaO", "KCl", "Fe2O3", "LiF", "NaF", "Xx", "SiC", "TiO2"]
+    split = ElementHoldoutSplitter(element="O", valid_size=0.2, seed=0).split(formulas)
+    _covers_every_row_once(split, len(formulas))
+    assert sorted(split.test.tolist()) == [1, 2, 4, 9]
+    assert all("O" not in formulas[i] for i in split.train)
+    assert 7 in split.train  # the invalid row
+    folds = ElementHoldoutSplitter(min_count=2).folds(formulas)
+    assert [f.info["element"] for f in folds] == ["O", "F", "Na", "Cl"]
+
+
+def test_chemical_system_split_keeps_systems_whole(nacl, crystals):
+    items = ["NaCl", "Na2Cl3", "NaCl3", "MgO", "Mg2O3", "LiF", "Li2F2", "CaO", "KBr", "SiC"]
+    split = ChemicalSystemSplitter(valid_size=0.2, test_size=0.2, seed=4).split(items)
+    systems = [
+        "-".join(sorted(c.chemical_system.split("-")))
+        for c in parse_compositions(items).compositions
+    ]
+    _covers_every_row_once(split, len(items))
+    train = {systems[i] for i in split.train}
+    assert not train & {systems[i] for i in split.test}
+    assert split.info["n_groups"] == 6
+    # structures work too (their composition decides the system)
+    s = ChemicalSystemSplitter(test_size=0.5).split([nacl, crystals.rocksalt(6.0), crystals.bcc()])
+    assert s.sizes["test"] in (1, 2)
+
+
+def test_random_and_ood_are_reused_from_evaluate(zoo):
+    items = [*zoo, "broken"]
+    y = np.arange(len(items), dtype=float)
+    random_split = make_material_splitter("random", test_size=0.25, seed=0).split(items)
+    _covers_every_row_once(random_split, len(items))
+    assert 12 in random_split.train and random_split.sizes["test"] == 3  # 25% of 12 valid
+    ood = make_material_splitter("ood", test_size=0.25, tail="top").split(items, y)
+    assert ood.test.tolist() == [9, 10, 11] and ood.name == "ood"
+    assert set(list_material_splitters()) >= {"random", "ood", "spacegroup", "element", "chemsys"}
+    with pytest.raises(ValueError, match="unknown materials splitter"):
+        make_material_splitter("scaffold")
+    with pytest.raises(TypeError, match="unknown parameter"):
+        make_material_splitter("spacegroup", radius=2)

@@ -1,0 +1,67 @@
+import pandas as pd
+import pytest
+
+pytest.importorskip("pymatgen")
+
+from matfuse.materials.compositions import ParsedCompositions  # noqa: E402
+from matfuse.materials.structures import ParsedStructures  # noqa: E402
+from matfuse.materials.table import (  # noqa: E402
+    detect_input,
+    load_material_table,
+    parse_materials,
+)
+
+
+def test_cif_column_is_read_as_structures_and_broken_rows_are_kept(tmp_path, nacl, srtio3):
+    frame = pd.DataFrame(
+        {
+            "material_id": [1, 2, 3, 4],
+            "cif": [nacl.to(fmt="cif"), "data_bad\nnope", srtio3.to(fmt="cif"), None],
+            "formula": ["NaCl", "X", "SrTiO3", "MgO"],
+            "heat": [1.0, 2.0, "n/a", 4.0],
+        }
+    )
+    path = tmp_path / "crystals.csv"
+    frame.to_csv(path, index=False)
+    table = load_material_table(path, targets=["heat"])
+    assert (table.input_type, table.input_col) == ("structure", "cif")  # structures win
+    assert isinstance(table.parsed, ParsedStructures) and len(table) == 4
+    assert table.formulas == ["NaCl", None, "SrTiO3", None]
+    assert table.errors[1].startswith("unparsable CIF")
+    assert table.target_matrix()[:, 0].tolist()[:2] == [1.0, 2.0]
+    summary = table.summary()
+    assert summary["invalid"] == 2 and summary["labels_per_target"] == {"heat": 3}
+    forced = load_material_table(path, input_type="composition")
+    assert forced.input_col == "formula" and forced.errors[1] == "unknown element(s): X"
+
+
+def test_composition_table_duplicates_and_allowed_elements():
+    frame = pd.DataFrame({"Composition": ["Fe2O3", "Fe4O6", "NaCl", ""], "y": [1, 2, 3, 4]})
+    table = load_material_table(frame, targets=["y"], allowed_elements=["Fe", "O"])
+    assert (table.input_type, table.input_col) == ("composition", "Composition")
+    assert isinstance(table.parsed, ParsedCompositions)
+    assert table.duplicates() == {"O0.60000000 Fe0.40000000": [0, 1]}
+    assert table.errors[2] == "disallowed element(s): Cl, Na" and table.errors[3] == "empty formula"
+
+
+def test_detection_by_content_and_explicit_column(nacl):
+    frame = pd.DataFrame({"id": ["a", "b"], "text": [nacl.to(fmt="cif"), nacl.to(fmt="poscar")]})
+    assert detect_input(frame) == ("structure", "text")
+    frame = pd.DataFrame({"name": ["x", "y"], "stuff": ["NaCl", "MgO"]})
+    assert detect_input(frame) == ("composition", "stuff")
+    assert detect_input(frame, input_col="stuff") == ("composition", "stuff")
+    with pytest.raises(ValueError, match="could not find a structure column"):
+        detect_input(frame, input_type="structure")
+    with pytest.raises(KeyError, match="not found"):
+        detect_input(frame, input_col="nope")
+    with pytest.raises(ValueError, match="input_type"):
+        detect_input(frame, input_type="molecule")
+    with pytest.raises(KeyError, match="target column"):
+        load_material_table(frame, targets=["y"])
+
+
+def test_parse_materials_guesses_the_kind(nacl):
+    assert isinstance(parse_materials([nacl, None]), ParsedStructures)
+    assert isinstance(parse_materials([None, nacl.to(fmt="cif")]), ParsedStructures)
+    assert isinstance(parse_materials(["NaCl"]), ParsedCompositions)
+    assert isinstance(parse_materials(["NaCl"], input_type="structure"), ParsedStructures)
