@@ -9,15 +9,16 @@ and, for rows that failed, a human-readable reason. Invalid rows stay in place a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import numpy as np
 from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from matfuse.rows import RowAligned
 
 Standardization = Literal["none", "cleanup", "parent"]
 
@@ -126,7 +127,7 @@ def canonical_smiles(mol: Chem.Mol | None, isomeric: bool = True) -> str | None:
 
 
 @dataclass
-class ParsedMolecules:
+class ParsedMolecules(RowAligned):
     """Row-aligned result of parsing a batch of molecules.
 
     ``mols[i]`` and ``canonical[i]`` are ``None`` exactly when ``errors[i]`` is set.
@@ -138,28 +139,7 @@ class ParsedMolecules:
     errors: list[str | None]
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self.mols)
-
-    @property
-    def valid(self) -> np.ndarray:
-        """Boolean mask of rows that parsed."""
-        return np.array([e is None for e in self.errors], dtype=bool)
-
-    @property
-    def n_invalid(self) -> int:
-        return int((~self.valid).sum())
-
-    def subset(self, index: Sequence[int] | np.ndarray) -> ParsedMolecules:
-        """Rows ``index`` as a new record (used by splitters and cross-validation)."""
-        idx = [int(i) for i in index]
-        return ParsedMolecules(
-            inputs=[self.inputs[i] for i in idx],
-            mols=[self.mols[i] for i in idx],
-            canonical=[self.canonical[i] for i in idx],
-            errors=[self.errors[i] for i in idx],
-            metadata=dict(self.metadata),
-        )
+    row_fields: ClassVar[tuple[str, ...]] = ("inputs", "mols", "canonical", "errors")
 
 
 def _element_error(mol: Chem.Mol, allowed: frozenset[str] | None) -> str | None:

@@ -459,8 +459,8 @@ class StructureDescriptorEncoder(MaterialEncoder):
         return _structures(X)
 
     def _compute(self, objects: list[Any]) -> tuple[np.ndarray, list[str | None]]:
-        from matfuse.materials.rows import first_line
         from matfuse.materials.symmetry import crystal_system_onehot, get_symmetry
+        from matfuse.rows import first_line
 
         values = np.full((len(objects), self.dim), np.nan)
         errors: list[str | None] = [None] * len(objects)

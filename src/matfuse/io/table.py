@@ -12,6 +12,7 @@ import pandas as pd
 from matfuse.chem.duplicates import find_duplicates
 from matfuse.chem.standardize import ParsedMolecules, Standardization, parse_smiles
 from matfuse.io.readers import READ_ERROR_COLUMN, find_smiles_column, read_table
+from matfuse.rows import error_counts
 
 
 @dataclass
@@ -51,11 +52,7 @@ class MoleculeTable:
     def summary(self) -> dict[str, object]:
         """Counts a user wants to see before training: rows, invalid rows, duplicates, labels."""
         Y = self.target_matrix()
-        reasons: dict[str, int] = {}
-        for err in self.errors:
-            if err is not None:
-                key = err.split(":")[0]
-                reasons[key] = reasons.get(key, 0) + 1
+        reasons = error_counts(self.errors)
         return {
             "rows": len(self),
             "invalid": self.parsed.n_invalid,

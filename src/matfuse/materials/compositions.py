@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from pymatgen.core import Composition, Element, Species, Structure
 from pymatgen.core.periodic_table import DummySpecies
 
-from matfuse.materials.rows import RowAligned, first_line, is_missing
+from matfuse.rows import RowAligned, first_line, is_missing
 
 #: Formulas longer than this are refused before parsing to bound the cost of a bad row.
 MAX_FORMULA_LENGTH = 1000

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Composition, Structure
 
-from matfuse.materials.rows import first_line
 from matfuse.materials.structures import parse_structures
 from matfuse.models.threads import limit_native_threads
+from matfuse.rows import first_line
 
 DEFAULT_MODEL = "0.3.0"
 #: Threads for CHGNet by default (see :func:`torch_threads`).

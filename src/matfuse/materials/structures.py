@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pymatgen.core import IStructure, Structure
 
-from matfuse.materials.rows import RowAligned, first_line, is_missing
+from matfuse.rows import RowAligned, first_line, is_missing
 
 StructureFormat = Literal["auto", "cif", "poscar", "extxyz"]
 

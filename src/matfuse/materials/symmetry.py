@@ -27,8 +27,8 @@ from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from pymatgen.symmetry.groups import PointGroup
 
-from matfuse.materials.rows import RowAligned, first_line
 from matfuse.materials.structures import ParsedStructures, parse_structures
+from matfuse.rows import RowAligned, first_line
 
 # spglib prints "ssm_get_exact_positions failed" to stderr while it tries tolerances; that
 # is noise in a batch (real failures become row errors), so it is off unless a user set it.

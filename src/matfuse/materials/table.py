@@ -26,7 +26,6 @@ from matfuse.materials.compositions import (
     parse_compositions,
     to_composition,
 )
-from matfuse.materials.rows import is_missing
 from matfuse.materials.structures import (
     DEFAULT_MAX_SITES,
     DEFAULT_MIN_DISTANCE,
@@ -34,6 +33,7 @@ from matfuse.materials.structures import (
     parse_structures,
     sniff_format,
 )
+from matfuse.rows import error_counts, is_missing
 
 InputType = Literal["composition", "structure"]
 ParsedMaterials = ParsedCompositions | ParsedStructures
@@ -209,11 +209,7 @@ class MaterialTable:
     def summary(self) -> dict[str, object]:
         """Counts a user wants to see before training: rows, invalid rows, duplicates, labels."""
         Y = self.target_matrix()
-        reasons: dict[str, int] = {}
-        for err in self.errors:
-            if err is not None:
-                key = err.split(":")[0]
-                reasons[key] = reasons.get(key, 0) + 1
+        reasons = error_counts(self.errors)
         return {
             "rows": len(self),
             "input_type": self.input_type,

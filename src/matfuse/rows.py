@@ -1,8 +1,8 @@
 """What every row-aligned parse result shares: a validity mask, counts and row subsets.
 
-Parsed compositions, structures and symmetry tables all keep one entry per input row, with
-``None`` in place of the object and a reason in ``errors`` for a row that failed; this
-mixin gives them the same small API as :class:`matfuse.chem.standardize.ParsedMolecules`.
+Parsed molecules, compositions, structures and symmetry tables all keep one entry per input
+row, with ``None`` in place of the object and a reason in ``errors`` for a row that failed;
+this mixin gives them one small API.
 """
 
 from __future__ import annotations
@@ -44,6 +44,16 @@ class RowAligned:
             elif isinstance(value, dict):
                 changes[f.name] = dict(value)
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def error_counts(errors: Sequence[str | None]) -> dict[str, int]:
+    """How many rows failed for each kind of reason (the text before the first colon)."""
+    counts: dict[str, int] = {}
+    for err in errors:
+        if err is not None:
+            key = err.split(":")[0]
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def is_missing(value: Any) -> bool:
