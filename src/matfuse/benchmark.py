@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,17 +22,25 @@ from matfuse.chem.duplicates import find_leakage
 from matfuse.chem.standardize import ParsedMolecules
 from matfuse.evaluate import HIGHER_IS_BETTER, evaluate_targets, make_splitter, primary_metric
 from matfuse.fusion.late import compute_blocks
-from matfuse.io.table import MoleculeTable, load_molecule_table
-from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
+from matfuse.inputs import check_encoders, default_encoders, input_kind_of, load_input_table
+from matfuse.io.readers import read_table
+from matfuse.io.table import MoleculeTable
+from matfuse.pipeline import PropertyModel
+
+if TYPE_CHECKING:
+    from matfuse.materials.table import MaterialTable, ParsedMaterials
 
 FUSED = "fused"
 
 
 @dataclass
 class SplitData:
-    """Molecules, labels and the train/valid/test row indices of one experiment."""
+    """Inputs, labels and the train/valid/test row indices of one experiment.
 
-    parsed: ParsedMolecules
+    ``parsed`` holds molecules, compositions or structures, as ``input_type`` says.
+    """
+
+    parsed: ParsedMolecules | ParsedMaterials
     Y: np.ndarray
     target_names: list[str]
     train: np.ndarray
@@ -40,6 +48,14 @@ class SplitData:
     test: np.ndarray
     split_name: str
     notes: dict[str, Any] = field(default_factory=dict)
+    input_type: str = "molecule"
+
+    @property
+    def keys(self) -> list[str | None]:
+        """Identity of each row's input: canonical SMILES, reduced formula or structure hash."""
+        if isinstance(self.parsed, ParsedMolecules):
+            return list(self.parsed.canonical)
+        return list(getattr(self.parsed, "keys", self.parsed.formulas))
 
     @property
     def fit_rows(self) -> np.ndarray:
@@ -53,31 +69,38 @@ def load_dataset(
     smiles_col: str | None = None,
     split: str = "auto",
     seed: int = 0,
+    input_type: str | None = None,
+    input_col: str | None = None,
     **split_params: Any,
 ) -> SplitData:
     """Load a dataset file or a directory with ``train/valid/test.csv`` and split it.
 
     ``split="auto"`` keeps the provided files when a directory holds them (``predefined``)
     and otherwise makes a random split. Any other splitter name re-splits all rows.
+    The inputs may be molecules, compositions or structures (``input_type``, detected
+    when ``None``); ``smiles_col`` is the older name of ``input_col``.
     """
     path = Path(path)
+    input_col = input_col or smiles_col
     frames: list[pd.DataFrame] = []
     labels: list[str] = []
     if path.is_dir():
-        for part in ("train", "valid", "test"):
+        for part in ("train", "valid", "val", "test"):
             for ext in (".csv", ".csv.gz", ".parquet", ".sdf"):
                 f = path / f"{part}{ext}"
                 if f.exists():
-                    frame = load_molecule_table(f, smiles_col=smiles_col).frame
+                    frame = read_table(f)
                     frames.append(frame)
-                    labels += [part] * len(frame)
+                    labels += ["valid" if part == "val" else part] * len(frame)
                     break
         if not frames:
             raise FileNotFoundError(f"{path} holds no train/valid/test files")
         frame = pd.concat(frames, ignore_index=True)
     else:
-        frame = load_molecule_table(path, smiles_col=smiles_col).frame
-    table = load_molecule_table(frame, smiles_col=smiles_col, targets=_targets(frame, targets))
+        frame = read_table(path)
+    table = load_input_table(
+        frame, input_type=input_type, input_col=input_col, targets=_targets(frame, targets)
+    )
     return split_table(table, split=split, provided=labels or None, seed=seed, **split_params)
 
 
@@ -91,31 +114,39 @@ def _targets(frame: pd.DataFrame, targets: Sequence[str] | None) -> list[str]:
 
 
 def split_table(
-    table: MoleculeTable,
+    table: MoleculeTable | MaterialTable,
     split: str = "auto",
     provided: Sequence[str] | None = None,
     seed: int = 0,
     **split_params: Any,
 ) -> SplitData:
-    """Split a validated table; ``provided`` holds per-row train/valid/test labels if any."""
+    """Split a validated table; ``provided`` holds per-row train/valid/test labels if any.
+
+    Molecule tables accept the splitters of :mod:`matfuse.evaluate.splitters`; material
+    tables those of :mod:`matfuse.materials.splitters` (``spacegroup``, ``element``,
+    ``chemsys`` besides ``random``/``ood``/``predefined``).
+    """
     Y = table.target_matrix()
+    kind = input_kind_of(table)
     if split == "auto":
         split = "predefined" if provided is not None else "random"
     if split == "predefined":
         if provided is None:
             raise ValueError("split 'predefined' needs train/valid/test files")
-        splitter = make_splitter("predefined", labels=list(provided))
-    else:
-        if split != "ood":
-            split_params.setdefault("seed", seed)
+        split_params = {"labels": list(provided)}
+    elif split != "ood":
+        split_params.setdefault("seed", seed)
+    if kind == "molecule":
         splitter = make_splitter(split, **split_params)
-    parts = splitter.split(table.parsed.canonical, Y)
-    leaks = find_leakage(
-        [table.parsed.canonical[i] for i in np.concatenate([parts.train, parts.valid])],
-        [table.parsed.canonical[i] for i in parts.test],
-    )
-    notes = {"leaked_test_molecules": len(leaks), "invalid_rows": table.parsed.n_invalid}
-    return SplitData(
+        parts = splitter.split(table.parsed.canonical, Y)
+    else:
+        from matfuse.materials.splitters import make_material_splitter
+
+        splitter = make_material_splitter(split, **split_params)
+        parts = splitter.split(table.parsed, Y)
+    if len(parts.test) == 0:
+        raise ValueError(f"the {split!r} split left no test rows; use another split or more data")
+    data = SplitData(
         parsed=table.parsed,
         Y=Y,
         target_names=list(table.targets),
@@ -123,13 +154,18 @@ def split_table(
         valid=np.asarray(parts.valid),
         test=np.asarray(parts.test),
         split_name=split,
-        notes=notes,
+        input_type=kind,
     )
+    keys = data.keys
+    leaks = find_leakage([keys[i] for i in data.fit_rows], [keys[i] for i in data.test])
+    noun = "molecules" if kind == "molecule" else f"{kind}s"
+    data.notes = {f"leaked_test_{noun}": len(leaks), "invalid_rows": table.parsed.n_invalid}
+    return data
 
 
 def compare_representations(
     data: SplitData,
-    encoders: Sequence[str] = DEFAULT_ENCODERS,
+    encoders: Sequence[str] | None = None,
     model: str = "auto",
     fused_sets: dict[str, Sequence[str]] | None = None,
     blocks: dict[str, np.ndarray] | None = None,
@@ -148,7 +184,8 @@ def compare_representations(
     Returns ``{"representations": {name: {"encoders", "metrics", "fit_seconds"}}, ...}``
     where ``metrics`` is the output of :func:`matfuse.evaluate.evaluate_targets`.
     """
-    encoders = list(encoders)
+    encoders = list(encoders or default_encoders(data.input_type))
+    check_encoders(encoders, data.input_type)
     if fused_sets is None:
         fused_sets = {FUSED: encoders} if len(encoders) > 1 else {}
     needed = sorted(set(encoders) | {e for s in fused_sets.values() for e in s})
@@ -167,6 +204,7 @@ def compare_representations(
             uncertainty=uncertainty,
             random_state=random_state,
             n_jobs=n_jobs,
+            input_type=data.input_type,
         )
         pm.fit_blocks({e: blocks[e][fit] for e in members}, data.Y[fit], data.target_names)
         pred = pm.predict_blocks({e: blocks[e][data.test] for e in members})
@@ -210,15 +248,17 @@ def fit_and_report(
         Y_pred=res["pred"],
         Y_std=res["std"],
         intervals=res["interval"],
-        test_smiles=test.canonical,
-        train_smiles=[data.parsed.canonical[i] for i in fit_rows],
+        test_smiles=test.canonical if data.input_type == "molecule" else None,
+        train_smiles=(
+            [data.parsed.canonical[i] for i in fit_rows] if data.input_type == "molecule" else None
+        ),
         split_name=data.split_name,
         extra={"notes": data.notes, **(extra or {})},
     )
 
 
 def encode_all(
-    parsed: ParsedMolecules, encoders: Sequence[str], progress: bool = True
+    parsed: ParsedMolecules | ParsedMaterials, encoders: Sequence[str], progress: bool = True
 ) -> dict[str, np.ndarray]:
     """Compute every encoder's block for all rows once."""
     out: dict[str, np.ndarray] = {}

@@ -26,6 +26,42 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+InputTypeOption = Annotated[
+    str,
+    typer.Option(
+        "--input-type",
+        help="molecule|composition|structure (auto: from column names, then content).",
+    ),
+]
+InputColOption = Annotated[
+    str | None,
+    typer.Option(
+        "--input-col",
+        "--smiles-col",
+        help="Column holding SMILES, formulas or CIF/POSCAR text or paths (auto-detected).",
+    ),
+]
+#: Exit status of a batch command that wrote every row but could not process some of them.
+EXIT_INVALID_ROWS = 3
+AllowInvalidOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-invalid",
+        help=f"Exit 0 even when some rows are invalid (default: exit {EXIT_INVALID_ROWS}).",
+    ),
+]
+SPLIT_HELP = (
+    "auto|random|ood|predefined, plus scaffold|cluster for molecules and "
+    "spacegroup|element|chemsys for materials"
+)
+
+
+def _exit_for_rows(n_bad: int, allow_invalid: bool) -> None:
+    """Batch commands write every row; the exit status says whether some were invalid."""
+    if n_bad and not allow_invalid:
+        raise typer.Exit(EXIT_INVALID_ROWS)
+
+
 def _split_list(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -83,8 +119,12 @@ def featurize(
     fused: Annotated[
         bool, typer.Option(help="Write the scaled, fused matrix instead of raw blocks.")
     ] = False,
+    allow_invalid: AllowInvalidOption = False,
 ) -> None:
-    """Encode molecules; every input row is written, invalid ones with an error and NaNs."""
+    """Encode molecules; every input row is written, invalid ones with an error and NaNs.
+
+    Exit status 3 when some rows are invalid (unless --allow-invalid).
+    """
     from matfuse.fusion import LateFusion, compute_blocks
     from matfuse.io import load_molecule_table
 
@@ -117,6 +157,7 @@ def featurize(
         out_frame.to_parquet(out, index=False)
     n_bad = sum(e is not None for e in errors)
     err_console.print(f"{len(out_frame)} rows, {feats.shape[1]} features, {n_bad} invalid -> {out}")
+    _exit_for_rows(n_bad, allow_invalid)
 
 
 @app.command()
@@ -133,27 +174,40 @@ def train(
         typer.Option(help="Comma-separated encoder specs (default: the fused default set)."),
     ] = None,
     model: Annotated[str, typer.Option(help="Downstream model (see `matfuse models`).")] = "auto",
-    split: Annotated[
-        str, typer.Option(help="auto|random|scaffold|cluster|ood|predefined")
-    ] = "auto",
-    smiles_col: Annotated[str | None, typer.Option(help="SMILES column (auto-detected).")] = None,
+    split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "auto",
+    input_type: InputTypeOption = "auto",
+    input_col: InputColOption = None,
     tune_trials: Annotated[int, typer.Option(help="Optuna trials per target (0 = off).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     refit_all: Annotated[
         bool, typer.Option(help="After evaluating, refit on every row before saving.")
     ] = False,
 ) -> None:
-    """Train a property model, evaluate it on a held-out split and save it with a report."""
-    from matfuse.benchmark import fit_and_report, load_dataset
-    from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
+    """Train a property model, evaluate it on a held-out split and save it with a report.
 
-    data = load_dataset(input, targets=target, smiles_col=smiles_col, split=split, seed=seed)
-    names = _split_list(encoders) or list(DEFAULT_ENCODERS)
-    pm = PropertyModel(encoders=names, model=model, tune_trials=tune_trials, random_state=seed)
+    Inputs are molecules (SMILES), compositions (formulas) or crystal structures (CIF,
+    POSCAR, extended XYZ), e.g. ``matfuse train perov_5/val.csv --input-type structure
+    --target heat_ref --out model``.
+    """
+    from matfuse.benchmark import fit_and_report
+    from matfuse.inputs import check_encoders, default_encoders
+    from matfuse.pipeline import PropertyModel
+
+    data = _load_dataset(input, target, split, seed, input_type, input_col)
+    names = _split_list(encoders) or default_encoders(data.input_type)
+    check_encoders(names, data.input_type)
+    pm = PropertyModel(
+        encoders=names,
+        model=model,
+        tune_trials=tune_trials,
+        random_state=seed,
+        input_type=data.input_type,
+    )
     fit_rows = data.fit_rows
     err_console.print(
         f"training on {len(fit_rows)} rows ({data.split_name} split), testing on "
-        f"{len(data.test)}; encoders: {', '.join(names)}; model: {model}"
+        f"{len(data.test)}; inputs: {data.input_type}; encoders: {', '.join(names)}; "
+        f"model: {model}"
     )
     report = fit_and_report(pm, data, out / "report", extra={"encoders": names, "model": model})
     if refit_all:
@@ -161,6 +215,26 @@ def train(
     pm.save(out)
     _print_metrics(report)
     err_console.print(f"model and report written to {out}")
+
+
+def _load_dataset(
+    path: Path, target: list[str], split: str, seed: int, input_type: str, input_col: str | None
+):
+    """load_dataset with user errors (bad column, bad type) turned into a clean exit."""
+    from matfuse.benchmark import load_dataset
+
+    try:
+        return load_dataset(
+            path,
+            targets=target,
+            split=split,
+            seed=seed,
+            input_type=input_type,
+            input_col=input_col,
+        )
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
 
 
 def _print_metrics(report: dict) -> None:
@@ -184,16 +258,28 @@ def _fmt(v: object) -> str:
 @app.command()
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="Directory written by `matfuse train`.")],
-    input: Annotated[Path, typer.Argument(help="Table of molecules to predict.")],
+    input: Annotated[Path, typer.Argument(help="Table of molecules or materials to predict.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output CSV.")],
-    smiles_col: Annotated[str | None, typer.Option(help="SMILES column (auto-detected).")] = None,
+    input_col: InputColOption = None,
+    allow_invalid: AllowInvalidOption = False,
 ) -> None:
-    """Predict every row; invalid molecules get an `error` and empty predictions (exit 0)."""
-    from matfuse.io import load_molecule_table
+    """Predict every row; invalid inputs get an `error` and empty predictions.
+
+    The input kind (molecule, composition, structure) is the one the model was trained on.
+    Every input row appears in the output, in order. Exit status 3 when some rows could not
+    be predicted (0 with --allow-invalid), 2 for a user error such as a missing column.
+    """
+    from matfuse.inputs import load_input_table
     from matfuse.pipeline import PropertyModel
 
     pm = PropertyModel.load(model_dir)
-    table = load_molecule_table(input, smiles_col=smiles_col, standardize=pm.standardize)
+    try:
+        table = load_input_table(
+            input, input_type=pm.input_type, input_col=input_col, standardize=pm.standardize
+        )
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
     preds = pm.predict_table(table.parsed)
     # keep the user's columns, then ours; an input column named like ours is overwritten
     frame = table.frame.drop(columns=[c for c in preds.columns if c in table.frame.columns])
@@ -203,6 +289,7 @@ def predict(
     result.to_csv(out, index=False)
     n_bad = int(result["error"].notna().sum())
     err_console.print(f"{len(result)} rows predicted, {n_bad} invalid -> {out}")
+    _exit_for_rows(n_bad, allow_invalid)
 
 
 @app.command()
@@ -214,19 +301,18 @@ def benchmark(
     target: Annotated[list[str], typer.Option("--target", "-t", help="Target column(s).")],
     encoders: Annotated[str | None, typer.Option(help="Comma-separated encoder specs.")] = None,
     model: Annotated[str, typer.Option(help="Downstream model.")] = "auto",
-    split: Annotated[
-        str, typer.Option(help="auto|random|scaffold|cluster|ood|predefined")
-    ] = "auto",
-    smiles_col: Annotated[str | None, typer.Option(help="SMILES column.")] = None,
+    split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "auto",
+    input_type: InputTypeOption = "auto",
+    input_col: InputColOption = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Run each encoder alone and the fused set on one dataset; print a comparison table."""
-    from matfuse.benchmark import compare_representations, comparison_frame, load_dataset
+    from matfuse.benchmark import compare_representations, comparison_frame
     from matfuse.evaluate import json_safe
-    from matfuse.pipeline import DEFAULT_ENCODERS
+    from matfuse.inputs import default_encoders
 
-    data = load_dataset(dataset, targets=target, smiles_col=smiles_col, split=split, seed=seed)
-    names = _split_list(encoders) or list(DEFAULT_ENCODERS)
+    data = _load_dataset(dataset, target, split, seed, input_type, input_col)
+    names = _split_list(encoders) or default_encoders(data.input_type)
     result = compare_representations(data, names, model=model, random_state=seed)
     result["command"] = " ".join(["matfuse", *sys.argv[1:]])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -304,8 +390,12 @@ def encode(
     model: Annotated[str, typer.Option(help="Foundation model name.")] = "selfies-ted",
     path: Annotated[Path | None, typer.Option(help="Model directory (default: shipped).")] = None,
     smiles_col: Annotated[str | None, typer.Option(help="SMILES column (auto-detected).")] = None,
+    allow_invalid: AllowInvalidOption = False,
 ) -> None:
-    """Latent vectors of molecules (columns z_0..z_{d-1}); invalid rows kept with an error."""
+    """Latent vectors of molecules (columns z_0..z_{d-1}); invalid rows kept with an error.
+
+    Exit status 3 when some rows are invalid (unless --allow-invalid).
+    """
     from matfuse.io import load_molecule_table
 
     enc = _foundation_encoder(model, path)
@@ -317,6 +407,7 @@ def encode(
     _write_table(result, out)
     n_bad = int(result["error"].notna().sum())
     err_console.print(f"{len(result)} rows encoded with {model}, {n_bad} invalid -> {out}")
+    _exit_for_rows(n_bad, allow_invalid)
 
 
 @app.command()
@@ -392,6 +483,72 @@ def demo(
     run_demo(out, console=console)
 
 
+@app.command()
+def relax(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Structure files (CIF, POSCAR, extxyz) or one table.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for relaxed CIFs and summary.csv.")
+    ] = Path("relaxed"),
+    input_col: InputColOption = None,
+    fmax: Annotated[float, typer.Option(help="Force threshold, eV/Å.")] = 0.1,
+    steps: Annotated[int, typer.Option(help="Maximum optimiser steps.")] = 500,
+    fixed_cell: Annotated[
+        bool, typer.Option("--fixed-cell", help="Relax positions only, keep the cell.")
+    ] = False,
+    threads: Annotated[int, typer.Option(help="CPU threads for CHGNet.")] = 1,
+    allow_invalid: AllowInvalidOption = False,
+) -> None:
+    """Relax crystal structures with the pretrained CHGNet potential (offline).
+
+    Writes one relaxed CIF per input and ``summary.csv`` with the energy per atom before
+    and after, the number of steps, convergence and a per-row error. A table (CSV with a
+    ``cif`` column) relaxes every row. Exit status 3 when some rows failed.
+    """
+    from matfuse.materials.energy import energies_per_atom, load_chgnet, relax_structures
+
+    if len(inputs) == 1 and inputs[0].suffix.lower() in (".csv", ".tsv", ".parquet", ".gz"):
+        from matfuse.inputs import load_input_table
+
+        table = load_input_table(inputs[0], input_type="structure", input_col=input_col)
+        names = [f"row{i:05d}" for i in range(len(table))]
+        items: list = list(table.inputs)
+    else:
+        names = [p.stem for p in inputs]
+        items = list(inputs)
+    model = load_chgnet()
+    before, _, _ = energies_per_atom(items, model=model, n_threads=threads)
+    results = relax_structures(
+        items, fmax=fmax, steps=steps, relax_cell=not fixed_cell, model=model, n_threads=threads
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, e0, r in zip(names, before, results, strict=True):
+        cif = None
+        if r.structure is not None:
+            cif = out / f"{name}_relaxed.cif"
+            r.structure.to(filename=str(cif))
+        rows.append(
+            {
+                "input": name,
+                "formula": r.structure.composition.reduced_formula if r.structure else None,
+                "energy_per_atom_initial": e0,
+                "energy_per_atom_relaxed": r.energy_per_atom,
+                "converged": r.converged,
+                "steps": r.n_steps,
+                "relaxed_cif": None if cif is None else cif.name,
+                "error": r.error,
+            }
+        )
+    summary = pd.DataFrame(rows)
+    summary.to_csv(out / "summary.csv", index=False)
+    console.print(summary.drop(columns=["relaxed_cif"]).to_string(index=False))
+    n_bad = int(summary["error"].notna().sum())
+    err_console.print(f"{len(summary)} structures, {n_bad} failed -> {out}")
+    _exit_for_rows(n_bad, allow_invalid)
+
+
 @app.command("app")
 def app_cmd(
     host: Annotated[
@@ -410,6 +567,11 @@ def app_cmd(
         raise typer.Exit(1) from None
     console.print(f"matfuse app on http://{host}:{port} (Ctrl+C to stop)")
     launch(host=host, port=port, share=share)
+
+
+from matfuse.generate.cli import generate  # noqa: E402
+
+app.command("generate")(generate)
 
 
 def main() -> None:  # pragma: no cover

@@ -18,26 +18,29 @@ import pandas as pd
 from safetensors.numpy import load_file, save_file
 from sklearn.base import BaseEstimator
 
-from matfuse.chem.standardize import ParsedMolecules, Standardization, parse_smiles
+from matfuse.chem.standardize import ParsedMolecules, Standardization
 from matfuse.encoders.base import valid_rows
 from matfuse.fusion.late import LateFusion, compute_blocks
+from matfuse.inputs import DEFAULT_ENCODERS_BY_KIND, check_encoders, parse_inputs
 from matfuse.models import PropertyEstimator, load_estimator, save_estimator
 
-#: The default representation. Chosen on the MoleculeNet benchmark
-#: (benchmarks/results/moleculenet.md): hashed Morgan counts carry substructure,
-#: RDKit descriptors carry global physico-chemistry, and the two together beat either
-#: alone on most tasks at a featurisation cost of a few ms per molecule.
-DEFAULT_ENCODERS: tuple[str, ...] = ("ecfp-count", "rdkit2d", "maccs")
+#: The default representation of molecules (see :mod:`matfuse.inputs` for every kind).
+DEFAULT_ENCODERS: tuple[str, ...] = DEFAULT_ENCODERS_BY_KIND["molecule"]
 CONFIG_NAME = "matfuse.json"
 FUSION_WEIGHTS = "fusion.safetensors"
 FORMAT_VERSION = 1
 
 
 class PropertyModel(BaseEstimator):
-    """Predict one or several properties of molecules from their SMILES.
+    """Predict one or several properties of molecules or materials.
+
+    ``input_type`` says what the inputs are: ``"molecule"`` (SMILES), ``"composition"``
+    (formulas) or ``"structure"`` (CIF/POSCAR/extended-XYZ text, paths, pymatgen or ASE
+    objects); the encoders must be able to read that kind (see :mod:`matfuse.inputs`).
 
     >>> m = PropertyModel(encoders=["ecfp"], model="rf")  # doctest: +SKIP
     >>> m.fit(smiles, y).predict_table(new_smiles)  # doctest: +SKIP
+    >>> PropertyModel(encoders=["composition"], input_type="composition")  # doctest: +SKIP
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class PropertyModel(BaseEstimator):
         tune_trials: int = 0,
         random_state: int = 0,
         n_jobs: int = 1,
+        input_type: str = "molecule",
     ) -> None:
         self.encoders = encoders
         self.model = model
@@ -65,6 +69,7 @@ class PropertyModel(BaseEstimator):
         self.tune_trials = tune_trials
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.input_type = input_type
 
     # -- building blocks --------------------------------------------------------------
     def _fusion(self) -> LateFusion:
@@ -84,11 +89,9 @@ class PropertyModel(BaseEstimator):
             n_jobs=self.n_jobs,
         )
 
-    def parse(self, smiles: Any) -> ParsedMolecules:
-        """Parse inputs with this model's standardisation."""
-        if isinstance(smiles, ParsedMolecules):
-            return smiles
-        return parse_smiles(list(smiles), standardize=self.standardize)
+    def parse(self, inputs: Any) -> Any:
+        """Parse inputs of this model's kind (molecules with its standardisation)."""
+        return parse_inputs(inputs, self.input_type, standardize=self.standardize)
 
     def blocks(self, smiles: Any) -> dict[str, np.ndarray]:
         """Encoder blocks for ``smiles`` (all-NaN rows where an input is invalid)."""
@@ -98,6 +101,7 @@ class PropertyModel(BaseEstimator):
     # -- fitting ----------------------------------------------------------------------
     def fit(self, smiles: Any, Y: Any, target_names: Sequence[str] | None = None) -> PropertyModel:
         """Fit on molecules and targets (NaN labels allowed; invalid molecules skipped)."""
+        check_encoders(list(self.encoders), self.input_type)
         parsed = self.parse(smiles)
         return self.fit_blocks(self.blocks(parsed), Y, target_names=target_names)
 
@@ -158,9 +162,11 @@ class PropertyModel(BaseEstimator):
         parsed = self.parse(smiles)
         blocks = self.blocks(parsed)
         res = self.predict_with_uncertainty(blocks)
-        table = pd.DataFrame(
-            {"input": [_display(x) for x in parsed.inputs], "canonical_smiles": parsed.canonical}
-        )
+        table = pd.DataFrame({"input": [_display(x) for x in parsed.inputs]})
+        if isinstance(parsed, ParsedMolecules):
+            table["canonical_smiles"] = parsed.canonical
+        else:
+            table["formula"] = parsed.formulas
         for j, (name, kind) in enumerate(zip(self.target_names_, self.task_types_, strict=True)):
             table[f"pred_{name}"] = res["pred"][:, j]
             if np.isfinite(res["std"][:, j]).any():
@@ -172,7 +178,7 @@ class PropertyModel(BaseEstimator):
         ok = _any_valid(blocks)
         for i in range(len(errors)):
             if errors[i] is None and not ok[i]:
-                errors[i] = "no encoder could represent this molecule"
+                errors[i] = f"no encoder could represent this {self.input_type}"
         table["error"] = errors
         return table
 

@@ -103,3 +103,9 @@ def zoo() -> list[Structure]:
         wurtzite(),
         rutile(),
     ]
+
+
+@pytest.fixture(scope="session")
+def build() -> SimpleNamespace:
+    """The crystal builders above, for tests that make their own structures."""
+    return SimpleNamespace(perovskite=perovskite, rocksalt=rocksalt, diamond=diamond, bcc=bcc)

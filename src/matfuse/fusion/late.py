@@ -17,9 +17,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 
-from matfuse.chem.standardize import ParsedMolecules, Standardization, parse_smiles
+from matfuse.chem.standardize import Standardization, parse_smiles
 from matfuse.encoders.base import EncodedBlock, valid_rows
 from matfuse.encoders.registry import get_encoder
+from matfuse.rows import RowAligned
 
 Blocks = Mapping[str, np.ndarray]
 
@@ -27,8 +28,12 @@ Blocks = Mapping[str, np.ndarray]
 def compute_blocks(
     encoders: Sequence[str], X: Any, standardize: Standardization = "cleanup"
 ) -> dict[str, EncodedBlock]:
-    """Encode ``X`` with each encoder spec once; molecules are parsed once for all blocks."""
-    parsed = X if isinstance(X, ParsedMolecules) else parse_smiles(X, standardize=standardize)
+    """Encode ``X`` with each encoder spec once; inputs are parsed once for all blocks.
+
+    ``X`` is SMILES or an already parsed record: parsed molecules, compositions or
+    structures (:mod:`matfuse.inputs`) pass straight to the encoders.
+    """
+    parsed = X if isinstance(X, RowAligned) else parse_smiles(X, standardize=standardize)
     return {spec: get_encoder(spec).encode_block(parsed) for spec in encoders}
 
 

@@ -30,6 +30,13 @@ class MoleculeTable:
     def __len__(self) -> int:
         return len(self.frame)
 
+    #: the input kind, as for :class:`~matfuse.materials.table.MaterialTable`
+    input_type = "molecule"
+
+    @property
+    def input_col(self) -> str:
+        return self.smiles_col
+
     @property
     def smiles(self) -> list[str | None]:
         return list(self.frame[self.smiles_col])

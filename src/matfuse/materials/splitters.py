@@ -19,6 +19,7 @@ Each group splitter also has ``folds(items)`` for group k-fold cross-validation.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -126,7 +127,17 @@ class _GroupSplitter(Splitter):
         groups = _groups_from_keys(eligible, keys)
         n_valid, n_test = _counts(eligible.size, self.valid_size, self.test_size)
         groups = _balanced_order(groups, n_valid, n_test, np.random.default_rng(self.seed))
-        valid, test = _assign_groups(groups, eligible.size, n_valid, n_test)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            valid, test = _assign_groups(groups, eligible.size, n_valid, n_test)
+        if test.size == 0 and n_test > 0 and len(groups) >= 2:
+            # Few, large groups (a handful of space groups): rather than an empty test set,
+            # hold out the smallest group, even if it is bigger than test_size asked for.
+            smallest = min(groups, key=lambda g: g.size)
+            test, valid = smallest, np.setdiff1d(valid, smallest)
+            caught = [w for w in caught if "test split is empty" not in str(w.message)]
+        for w in caught:
+            warnings.warn(w.message, stacklevel=2)
         return _make_split(n, valid, test, self.name, n_groups=len(groups))
 
     def folds(
