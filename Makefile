@@ -35,8 +35,10 @@ chromium:
 	  ( (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
 	    || echo "chromium could not be installed: the browser tests in tests/app will skip" )
 
+# the web UI on 127.0.0.1:7860; e.g. `make app APP_ARGS="--port 7870"`
+APP_ARGS ?=
 app: install
-	$(BIN)/matfuse app
+	$(BIN)/matfuse app $(APP_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

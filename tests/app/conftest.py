@@ -70,8 +70,9 @@ def chromium_browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def app_url(chromium_browser: object, artifacts: Path) -> Iterator[str]:
-    """Start ``matfuse app`` on a free port and wait until it answers."""
+def app_server(artifacts: Path) -> Iterator[str]:
+    """Start ``matfuse app`` on a free port, wait until it answers, and yield its URL."""
+    pytest.importorskip("gradio", reason="the web UI needs the app extra: pip install -e '.[app]'")
     port = _free_port()
     log_path = artifacts / "server.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed in teardown
@@ -106,6 +107,12 @@ def app_url(chromium_browser: object, artifacts: Path) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(chromium_browser: object, app_server: str) -> str:
+    """The app's URL for the browser tests (which skip first if there is no browser)."""
+    return app_server
 
 
 @pytest.fixture

@@ -156,6 +156,55 @@ def test_latent_map_and_selection(session):
     assert 0 < len(picked) <= 5 and picked["x"].max() <= frame["x"].median()
 
 
+def _map(n: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(n, 2))
+    rows = np.arange(n) * 2  # map rows are dataset rows, not positions
+    smiles = ["C" * (1 + i % 5) for i in range(2 * n)]
+    return map_frame(coords, rows, smiles, np.linspace(-3, 1, 2 * n), "SOL")
+
+
+def test_brushed_range_selects_the_points_inside_with_their_target():
+    frame = _map()
+    lo, hi = float(frame["x"].quantile(0.2)), float(frame["x"].quantile(0.8))
+    chosen, label = represent_tab.selection(frame, [hi, lo])  # either drag direction
+    inside = frame["x"].between(lo, hi)
+    assert set(chosen["row"]) <= set(frame.loc[inside, "row"])
+    assert len(chosen) == min(int(inside.sum()), represent_tab.MAX_DEPICTIONS)
+    assert label.startswith(f"{int(inside.sum())} molecules with component 1 in")
+    items = represent_tab.captioned_depictions(chosen)
+    row = int(chosen["row"].iloc[0])
+    assert len(items) == len(chosen)
+    assert items[0][1] == f"#{row + 1} · SOL {frame.set_index('row').loc[row, 'SOL']:.3g}"
+
+
+def test_clicked_point_comes_first_then_its_neighbours_on_the_map():
+    frame = _map()
+    row = int(frame["row"].iloc[7])
+    chosen, label = represent_tab.selection(frame, row)
+    assert int(chosen["row"].iloc[0]) == row
+    assert len(chosen) == represent_tab.CLICK_NEIGHBOURS + 1
+    assert label.startswith(f"Molecule #{row + 1} (first)")
+    xy = frame[["x", "y"]].to_numpy() / frame[["x", "y"]].to_numpy().std(axis=0)
+    here = xy[7]
+    distances = np.linalg.norm(xy - here, axis=1)
+    neighbours = set(frame["row"].iloc[np.argsort(distances)[1 : len(chosen)]])
+    assert set(chosen["row"].iloc[1:]) == neighbours
+
+
+@pytest.mark.parametrize(
+    "frame, index",
+    [
+        (None, [0.0, 1.0]),  # no map drawn yet
+        (_map(), None),
+        (_map(), [0.1, 0.1]),  # a zero-width brush is a click; its own event follows
+        (_map(), 1),  # an odd row: not on this map
+    ],
+)
+def test_select_events_that_pick_nothing_are_ignored(frame, index):
+    assert represent_tab.selection(frame, index) is None
+
+
 def test_session_files_are_removed(session):
     workdir = session.workdir
     (workdir / "x.csv").write_text("a")

@@ -127,6 +127,24 @@ def rows_in_range(frame: pd.DataFrame, x_range: Sequence[float], limit: int) -> 
     return inside.iloc[order[:limit]]
 
 
+def rows_near(frame: pd.DataFrame, row: int, limit: int) -> pd.DataFrame:
+    """The point of dataset row ``row`` followed by its nearest neighbours on the map.
+
+    Distances are taken on the 2-D map (what the user sees), with both axes scaled to unit
+    spread so that a long, flat cloud does not reduce to "neighbours along x". Empty if
+    ``row`` is not on the map.
+    """
+    hit = np.flatnonzero(frame["row"].to_numpy() == row)
+    if hit.size == 0:
+        return frame.iloc[:0]
+    xy = frame[["x", "y"]].to_numpy(dtype=float)
+    spread = xy.std(axis=0)
+    xy = xy / np.where(spread > 0, spread, 1.0)
+    distance = np.linalg.norm(xy - xy[hit[0]], axis=1)
+    distance[hit[0]] = -1.0  # the clicked point always comes first
+    return frame.iloc[np.argsort(distance, kind="stable")[:limit]]
+
+
 def residual_plot(
     y_true: Any, y_pred: Any, title: str, path: str | Path, units: str | None = None
 ) -> Path:

@@ -23,11 +23,30 @@ from matfuse.app.plots import (
     map_frame,
     projection_methods,
     rows_in_range,
+    rows_near,
 )
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
 from matfuse.pipeline import DEFAULT_ENCODERS
 
 MAP_COLUMNS = ("x", "y", "row", "smiles")
+#: A click shows the clicked molecule and this many of its neighbours on the map.
+CLICK_NEIGHBOURS = 11
+#: A brush narrower than this share of the map's width is a click, not a range selection.
+MIN_BRUSH_SHARE = 1e-3
+
+# Gradio's native ScatterPlot only reports x-interval brushes (``select`` with
+# ``index=[x0, x1]``); a click on a single point reports nothing. The plot is therefore
+# wrapped in an HTML block whose script turns a click on a point into a ``select`` event
+# carrying that point's dataset row. Vega's SVG renderer keeps each mark's scenegraph item
+# (and through it the data row) on the DOM node as ``__data__``.
+MAP_CLICK_JS = """
+element.addEventListener('click', (event) => {
+  const item = event.target && event.target.__data__;
+  const datum = item && item.datum;
+  if (!datum || typeof datum.row !== 'number') return;
+  trigger('select', {index: datum.row, value: datum.smiles ?? null, selected: true});
+});
+"""
 
 
 def _describe(spec: Any) -> dict[str, Any]:
@@ -108,6 +127,46 @@ def map_for_session(
     return frame, note, target
 
 
+def selection(frame: pd.DataFrame | None, index: Any) -> tuple[pd.DataFrame, str] | None:
+    """The map points a select event refers to, and a gallery label saying what they are.
+
+    ``index`` is ``[x0, x1]`` for a brushed range (the points inside, nearest its centre
+    first) or one dataset row number for a clicked point (that point, then its nearest
+    neighbours on the map). ``None`` means "ignore this event": no map yet, or a brush so
+    narrow that it was really a click (the click itself arrives as its own event).
+    """
+    if frame is None or frame.empty or index is None:
+        return None
+    if isinstance(index, list | tuple):
+        lo, hi = sorted(float(v) for v in index[:2])
+        width = float(frame["x"].max() - frame["x"].min()) or 1.0
+        if hi - lo < MIN_BRUSH_SHARE * width:
+            return None
+        chosen = rows_in_range(frame, [lo, hi], MAX_DEPICTIONS)
+        inside = int(frame["x"].between(lo, hi).sum())
+        label = f"{inside:,} molecules with component 1 in [{lo:.3g}, {hi:.3g}]"
+        if inside > len(chosen):
+            label += f" (the {len(chosen)} nearest the middle of the range)"
+        return chosen, label
+    chosen = rows_near(frame, int(index), CLICK_NEIGHBOURS + 1)
+    if chosen.empty:
+        return None
+    label = f"Molecule #{int(index) + 1} (first) and its {len(chosen) - 1} nearest on the map"
+    return chosen, label
+
+
+def captioned_depictions(chosen: pd.DataFrame) -> list[tuple[Any, str]]:
+    """Gallery items for map points: depiction, row number and target value."""
+    target = next((c for c in chosen.columns if c not in MAP_COLUMNS), None)
+    captions = []
+    for _, r in chosen.iterrows():
+        caption = f"#{int(r['row']) + 1}"
+        if target and np.isfinite(r[target]):
+            caption += f" · {target} {r[target]:.3g}"
+        captions.append(caption)
+    return depiction_gallery(list(chosen["smiles"]), captions)
+
+
 @dataclass
 class RepresentTab:
     """The per-modality encoder checkbox groups, read by the Learn tab."""
@@ -133,6 +192,8 @@ def build(state: gr.State) -> RepresentTab:
                         value=[e for e in DEFAULT_ENCODERS if e in names],
                         label=f"{modality} encoders",
                         info="name · dimension · pretrained flag",
+                        # long lists get more room, so they wrap into columns
+                        scale=max(1, min(3, len(choices) // 5)),
                         elem_id=f"encoders-{modality}",
                     )
                 )
@@ -145,14 +206,16 @@ def build(state: gr.State) -> RepresentTab:
             method = gr.Radio(projection_methods(), value="PCA", label="Projection")
             map_btn = gr.Button("Draw latent map", variant="primary", elem_id="draw-map")
         note = gr.Markdown(elem_id="map-note")
-        scatter = gr.ScatterPlot(
-            x="x",
-            y="y",
-            tooltip=["row", "smiles"],
-            height=460,
-            label="Fused latent space (drag across the map to select molecules)",
-            elem_id="latent-map",
-        )
+        with gr.HTML(html_template="@children", js_on_load=MAP_CLICK_JS) as map_box:
+            scatter = gr.ScatterPlot(
+                x="x",
+                y="y",
+                tooltip=["row", "smiles"],
+                height=460,
+                label="Fused latent space",
+                show_label=False,  # the note above says what the map is and how to use it
+                elem_id="latent-map",
+            )
         picked = gr.Gallery(
             label="Selected molecules",
             columns=6,
@@ -191,23 +254,19 @@ def build(state: gr.State) -> RepresentTab:
             x_title="component 1",
             y_title="component 2",
         )
-        text += f" · {len(frame):,} molecules · colour: {target or 'none'}"
+        text += (
+            f" · {len(frame):,} molecules · colour: {target or 'none'}. "
+            "Drag across the map to see the molecules in a range, or click one molecule."
+        )
         return plot, text, frame, gr.Gallery(value=[], visible=False)
 
     def select(frame: pd.DataFrame | None, evt: gr.SelectData) -> Any:
-        if frame is None or evt.index is None:
-            return gr.Gallery(value=[], visible=False)
-        index = evt.index if isinstance(evt.index, list | tuple) else [evt.index, evt.index]
-        chosen = rows_in_range(frame, index, MAX_DEPICTIONS)
-        target = next((c for c in frame.columns if c not in MAP_COLUMNS), None)
-        captions = []
-        for _, r in chosen.iterrows():
-            caption = f"#{int(r['row']) + 1}"
-            if target and np.isfinite(r[target]):
-                caption += f" · {target} {r[target]:.3g}"
-            captions.append(caption)
-        items = depiction_gallery(list(chosen["smiles"]), captions)
-        return gr.Gallery(value=items, visible=bool(items))
+        picked_rows = selection(frame, evt.index)
+        if picked_rows is None:
+            return gr.skip()
+        chosen, label = picked_rows
+        items = captioned_depictions(chosen)
+        return gr.Gallery(value=items, label=label, visible=bool(items))
 
     map_btn.click(
         draw,
@@ -216,5 +275,7 @@ def build(state: gr.State) -> RepresentTab:
         concurrency_id="compute",
         concurrency_limit=COMPUTE_SLOTS,
     )
+    # brushing a range (the plot's own event) and clicking a point (the wrapper's script)
     scatter.select(select, [map_store], picked)
+    map_box.select(select, [map_store], picked)
     return RepresentTab(groups=groups)

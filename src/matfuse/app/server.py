@@ -14,7 +14,7 @@ from types import FrameType
 
 import gradio as gr
 
-from matfuse.app import data_tab, learn_tab, predict_tab, represent_tab
+from matfuse.app import data_tab, generate_tab, learn_tab, predict_tab, represent_tab
 from matfuse.app.state import delete_session, new_session
 from matfuse.app.uploads import MAX_UPLOAD_MB
 
@@ -26,9 +26,9 @@ GRADIO_CACHE_SWEEP = (1800, 7200)
 QUEUE_MAX_SIZE = 64
 
 HEADER = """# matfuse
-**Represent → fuse → learn → predict** molecular properties. Work through the tabs from left
-to right: load data, pick encoders, train, then predict new molecules. Everything you load or
-train stays in this browser session and is deleted when you close it."""
+**Represent → fuse → learn → predict** molecular properties, then **generate** new molecules.
+Work through the tabs from left to right: load data, pick encoders, train, predict, design.
+Everything you load or train stays in this browser session and is deleted when you close it."""
 
 
 def build_app() -> gr.Blocks:
@@ -45,11 +45,12 @@ def build_app() -> gr.Blocks:
             represent = represent_tab.build(state)
             learn = learn_tab.build(state, represent)
             predict = predict_tab.build(state)
-            # Generate tab: when matfuse's generation module lands, add
-            # ``generate_tab.build(state, learn)`` here (targets + strategy, live best-so-far).
+            generate = generate_tab.build(state)
         learn.train_event.success(
             predict_tab.after_training, [state], [predict.note, predict.download_model]
         )
+        if generate.model_target is not None:
+            learn.train_event.success(generate.after_training, [state], generate.refreshed)
     return demo
 
 

@@ -63,6 +63,8 @@ class SessionState:
     model_dir: Path | None = None
     model_zip: Path | None = None
     results: dict[str, Any] = field(default_factory=dict)
+    #: set by the Generate tab's Stop button to end this session's running search
+    generation_stop: threading.Event | None = None
     _dir: Path | None = None
 
     @property

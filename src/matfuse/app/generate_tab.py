@@ -1,0 +1,548 @@
+"""The Generate tab: set design targets, run a search strategy, watch the best-so-far live.
+
+Everything runs through :func:`matfuse.generate.api.generate`, the same call as
+``matfuse generate``. The search runs in a worker thread; the event handler is a generator
+that relays the strategy's ``on_progress`` reports to the page twice a second, so the UI never
+freezes and a Stop (or a closed tab) ends the search at its next progress report.
+
+Generation is optional: if :mod:`matfuse.generate` cannot be imported, the tab says so and the
+rest of the app is unaffected.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from matfuse.app.plots import depict, depiction_gallery
+from matfuse.app.predict_tab import csv_safe
+from matfuse.app.state import COMPUTE_SLOTS, SessionState
+
+#: Oracle-call budgets offered; the server is shared, so very long searches belong in the CLI.
+BUDGET_RANGE = (50, 5000)
+DEFAULT_BUDGET = 500
+#: How often the page is refreshed while a search runs.
+REFRESH_S = 0.5
+#: Rows of the ranked table shown (the CSV has all of them) and depictions drawn.
+SHOWN_ROWS = 100
+SHOWN_DEPICTIONS = 12
+#: At most this many of the loaded dataset's molecules seed the search.
+MAX_INITIAL = 2000
+MODEL_GOALS = {"in the window": "range", "maximise": "maximize", "minimise": "minimize"}
+
+
+class GenerationStopped(Exception):
+    """Raised inside the search (from its progress callback) to end it early."""
+
+
+def generation_api() -> tuple[Callable[..., pd.DataFrame] | None, dict[str, Any], str]:
+    """``(generate, STRATEGIES, "")`` or ``(None, {}, reason)`` when generation is missing."""
+    try:
+        from matfuse.generate.api import STRATEGIES, generate
+    except Exception as err:  # noqa: BLE001 - any import failure means "not installed here"
+        return None, {}, f"{type(err).__name__}: {err}"
+    return generate, dict(STRATEGIES), ""
+
+
+def strategy_choices(strategies: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Dropdown choices: ``("graph-ga — first docstring line", "graph-ga")``."""
+    out = []
+    for name, cls in strategies.items():
+        doc = (getattr(cls, "__doc__", None) or "").strip().splitlines()
+        out.append((f"{name} — {doc[0].rstrip('.')}" if doc else name, name))
+    return out
+
+
+def _bound(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def objective_spec(
+    *,
+    qed: bool = False,
+    logp: tuple[float | None, float | None] | None = None,
+    model: Mapping[str, Any] | None = None,
+    similar_to: str | None = None,
+) -> dict[str, Any]:
+    """The objective spec (see :mod:`matfuse.generate.objectives`) for the chosen targets.
+
+    ``model`` holds ``path``, ``output``, ``goal`` (a :data:`MODEL_GOALS` value) and, for a
+    window, ``min``/``max``. Raises ``ValueError`` with a user-facing message.
+    """
+    terms: list[dict[str, Any]] = []
+    if qed:
+        terms.append({"property": "qed", "goal": "maximize"})
+    if logp is not None:
+        low, high = (_bound(v) for v in logp)
+        if low is None and high is None:
+            raise ValueError("Give the logP window a minimum and/or a maximum.")
+        terms.append({"property": "logp", "min": low, "max": high, "sigma": 0.5})
+    if model is not None:
+        term: dict[str, Any] = {
+            "property": "model",
+            "name": f"pred_{model['output']}",
+            "path": str(model["path"]),
+            "output": model["output"],
+            "goal": model.get("goal", "range"),
+        }
+        if term["goal"] == "range":
+            low, high = _bound(model.get("min")), _bound(model.get("max"))
+            if low is None and high is None:
+                raise ValueError(
+                    f"Give the window for predicted {model['output']} a minimum and/or a maximum."
+                )
+            term.update({"min": low, "max": high})
+        terms.append(term)
+    if similar_to is not None:
+        seed = similar_to.strip()
+        if not seed:
+            raise ValueError("Paste the seed SMILES to stay similar to.")
+        terms.append({"property": "similarity", "smiles": seed, "goal": "maximize"})
+    if not terms:
+        raise ValueError("Choose at least one target.")
+    return {"terms": terms}
+
+
+def model_target_choices(session: SessionState) -> list[str]:
+    """Targets of the session's trained model (empty before training)."""
+    model = session.model
+    return list(getattr(model, "target_names_", []) or []) if model is not None else []
+
+
+def model_term(
+    session: SessionState, target: str | None, goal_label: str, low: Any, high: Any
+) -> dict[str, Any]:
+    """The model part of the spec, checked against what this session has trained."""
+    names = model_target_choices(session)
+    if not names or session.model_dir is None or not Path(session.model_dir).exists():
+        raise ValueError("Train a model in the Learn tab first to use it as a target.")
+    output = target if target in names else names[0]
+    kind = session.model.task_types_[names.index(output)]
+    goal = MODEL_GOALS.get(goal_label, "range")
+    if kind != "regression" and goal == "range":
+        goal = "maximize"  # a classifier gives a probability: a window over it means little
+    return {"path": session.model_dir, "output": output, "goal": goal, "min": low, "max": high}
+
+
+def default_window(session: SessionState, target: str | None) -> tuple[float | None, float | None]:
+    """A starting window for a model target: the upper quartile of its training labels.
+
+    Only a suggestion the user edits; it spares them a meaningless default such as [0, 0].
+    """
+    table = session.table
+    if table is None or target not in table.targets:
+        return None, None
+    values = table.target_matrix()[:, table.targets.index(target)]
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None, None
+    return round(float(np.quantile(values, 0.75)), 2), round(float(values.max()), 2)
+
+
+def model_note(session: SessionState) -> str:
+    names = model_target_choices(session)
+    if not names:
+        return "No trained model yet: train one in the **Learn** tab to use its predictions."
+    pm = session.model
+    return (
+        f"Trained model: **{' + '.join(pm.encoders)} → {pm.model}** predicting "
+        f"**{', '.join(names)}**; generated molecules are scored by the probability that the "
+        "prediction (with its uncertainty) lands in the window."
+    )
+
+
+def shown_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The ranked candidates as displayed: rank, SMILES, score, each term's value, novelty."""
+    drop = [c for c in table.columns if c.endswith("_d") or c in ("call", "nearest_neighbour")]
+    out = table.drop(columns=drop).head(SHOWN_ROWS)
+    first = [c for c in ("rank", "smiles", "score") if c in out.columns]
+    out = out[first + [c for c in out.columns if c not in first]].copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(3)
+    return out
+
+
+def top_captions(table: pd.DataFrame) -> list[str]:
+    """Gallery captions: rank, score and the raw value of each objective term."""
+    terms = [c[:-2] for c in table.columns if c.endswith("_d") and c[:-2] in table.columns]
+    captions = []
+    for i, (_, row) in enumerate(table.iterrows()):
+        text = f"#{int(row['rank']) if 'rank' in row else i + 1} · score {row['score']:.3f}"
+        for t in terms:
+            if np.isfinite(row[t]):
+                text += f" · {t} {row[t]:.3g}"
+        captions.append(text)
+    return captions
+
+
+def write_candidates(table: pd.DataFrame, directory: Path) -> Path:
+    path = directory / "matfuse-candidates.csv"
+    csv_safe(table).to_csv(path, index=False)
+    return path
+
+
+@dataclass
+class LiveCurve:
+    """Best score against oracle calls, as reported while a search runs."""
+
+    calls: list[int]
+    best: list[float]
+    best_smiles: str = ""
+
+    def curve(self) -> pd.DataFrame:
+        return pd.DataFrame({"oracle calls": self.calls, "best score": self.best})
+
+
+def run_in_thread(
+    generate: Callable[..., pd.DataFrame], stop: threading.Event, **kwargs: Any
+) -> tuple[threading.Thread, queue.Queue[tuple[str, Any]]]:
+    """Start ``generate(**kwargs)`` in a daemon thread; reports arrive on the queue.
+
+    Items are ``("progress", (n_calls, best_score, best_smiles))``, then one of
+    ``("done", table)``, ``("stopped", None)`` or ``("error", exception)``.
+    """
+    reports: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def on_progress(n_calls: int, best_score: float, best_smiles: str) -> None:
+        if stop.is_set():
+            raise GenerationStopped
+        reports.put(("progress", (int(n_calls), float(best_score), str(best_smiles))))
+
+    def work() -> None:
+        try:
+            reports.put(("done", generate(on_progress=on_progress, **kwargs)))
+        except GenerationStopped:
+            reports.put(("stopped", None))
+        except Exception as err:  # noqa: BLE001 - shown to the user, the server keeps going
+            reports.put(("error", err))
+
+    thread = threading.Thread(target=work, name="matfuse-generate", daemon=True)
+    thread.start()
+    return thread, reports
+
+
+@dataclass
+class GenerateTab:
+    """Components refreshed after training (the model target)."""
+
+    model_target: gr.Dropdown | None
+    model_note: gr.Markdown | None
+
+    model_low: gr.Number | None = None
+    model_high: gr.Number | None = None
+
+    @property
+    def refreshed(self) -> list[Any]:
+        """The outputs of :meth:`after_training`."""
+        return [self.model_target, self.model_note, self.model_low, self.model_high]
+
+    def after_training(self, session: SessionState) -> tuple[Any, ...]:
+        names = model_target_choices(session)
+        target = names[0] if names else None
+        low, high = default_window(session, target)
+        return gr.Dropdown(choices=names, value=target), model_note(session), low, high
+
+
+def build(state: gr.State) -> GenerateTab:
+    """Lay out the Generate tab and wire its events (or explain why it is unavailable)."""
+    generate, strategies, reason = generation_api()
+    with gr.Tab("5 · Generate", id="generate"):
+        if generate is None or not strategies:
+            gr.Markdown(
+                "**Generation is not installed** in this environment, so this tab is "
+                "unavailable; everything else works as usual.\n\n"
+                f"(`matfuse.generate` could not be imported: {reason or 'no strategies'})",
+                elem_id="generate-unavailable",
+            )
+            return GenerateTab(model_target=None, model_note=None)
+        gr.Markdown(
+            "Design new molecules: choose what they should be, a search strategy and a budget "
+            "(the number of distinct molecules scored). Scores are in [0, 1]; several targets "
+            "are combined by their geometric mean, so each must be met."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                with gr.Group():
+                    use_qed = gr.Checkbox(
+                        value=True, label="Maximise drug-likeness (QED)", elem_id="gen-qed"
+                    )
+                    with gr.Row():
+                        use_logp = gr.Checkbox(value=False, label="logP in a window", scale=2)
+                        logp_lo = gr.Number(value=1.0, label="logP min", min_width=90)
+                        logp_hi = gr.Number(value=3.0, label="logP max", min_width=90)
+                    with gr.Row():
+                        use_model = gr.Checkbox(
+                            value=False,
+                            label="Predicted property (trained model)",
+                            scale=2,
+                            elem_id="gen-model",
+                        )
+                        model_target = gr.Dropdown(
+                            choices=[], label="Target", min_width=90, elem_id="gen-model-target"
+                        )
+                        model_goal = gr.Dropdown(
+                            choices=list(MODEL_GOALS),
+                            value="in the window",
+                            label="Goal",
+                            min_width=140,
+                        )
+                        model_lo = gr.Number(
+                            value=None, label="min", min_width=80, elem_id="gen-model-min"
+                        )
+                        model_hi = gr.Number(
+                            value=None, label="max", min_width=80, elem_id="gen-model-max"
+                        )
+                    note = gr.Markdown(model_note(SessionState()), elem_id="gen-model-note")
+                    with gr.Row():
+                        use_sim = gr.Checkbox(value=False, label="Similar to a seed", scale=1)
+                        sim_smiles = gr.Textbox(
+                            label="Seed SMILES", placeholder="CC(=O)Oc1ccccc1C(=O)O", scale=3
+                        )
+            with gr.Column(scale=2):
+                names = list(strategies)
+                strategy = gr.Dropdown(
+                    choices=strategy_choices(strategies),
+                    value="graph-ga" if "graph-ga" in names else names[0],
+                    label="Strategy",
+                    elem_id="gen-strategy",
+                )
+                with gr.Row():
+                    budget = gr.Number(
+                        value=DEFAULT_BUDGET,
+                        precision=0,
+                        minimum=BUDGET_RANGE[0],
+                        maximum=BUDGET_RANGE[1],
+                        label=f"Budget (oracle calls, {BUDGET_RANGE[0]}–{BUDGET_RANGE[1]:,})",
+                        elem_id="gen-budget",
+                    )
+                    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+                from_data = gr.Checkbox(
+                    value=False, label="Start from the loaded dataset's molecules"
+                )
+                with gr.Row():
+                    run_btn = gr.Button("Generate", variant="primary", elem_id="gen-run")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="gen-stop")
+        status = gr.Markdown(elem_id="gen-status")
+        with gr.Row():
+            best_image = gr.Image(
+                label="Best so far",
+                type="pil",
+                height=240,
+                interactive=False,
+                elem_id="gen-best",
+                scale=1,
+            )
+            curve = gr.LinePlot(
+                x="oracle calls",
+                y="best score",
+                y_lim=[0, 1],
+                height=240,
+                label="Best score vs oracle calls",
+                elem_id="gen-curve",
+                scale=2,
+            )
+        top = gr.Gallery(
+            label="Top candidates",
+            columns=4,
+            height=300,
+            object_fit="contain",
+            fit_columns=False,
+            interactive=False,
+            visible=False,
+            elem_id="gen-gallery",
+        )
+        table = gr.Dataframe(
+            label="Ranked candidates (pareto_rank: non-dominated front; novel: not in the corpus)",
+            interactive=False,
+            max_height=360,
+            visible=False,
+            elem_id="gen-table",
+        )
+        download = gr.DownloadButton(
+            "Download candidates (.csv)", visible=False, elem_id="gen-download"
+        )
+
+    def run(
+        session: SessionState,
+        qed_on: bool,
+        logp_on: bool,
+        lo: float | None,
+        hi: float | None,
+        model_on: bool,
+        target: str | None,
+        goal_label: str,
+        m_lo: float | None,
+        m_hi: float | None,
+        sim_on: bool,
+        sim: str,
+        strategy_name: str,
+        budget_value: float | None,
+        seed_value: float | None,
+        start_from_data: bool,
+    ) -> Iterator[tuple[Any, ...]]:
+        try:
+            spec = objective_spec(
+                qed=qed_on,
+                logp=(lo, hi) if logp_on else None,
+                model=model_term(session, target, goal_label, m_lo, m_hi) if model_on else None,
+                similar_to=sim if sim_on else None,
+            )
+            from matfuse.generate.objectives import load_objective
+
+            objective = load_objective(spec)  # checked here so that mistakes show at once
+            n_budget = int(budget_value or DEFAULT_BUDGET)
+            if not BUDGET_RANGE[0] <= n_budget <= BUDGET_RANGE[1]:
+                raise ValueError(
+                    f"Budget must be between {BUDGET_RANGE[0]} and {BUDGET_RANGE[1]:,}."
+                )
+            initial = None
+            if start_from_data:
+                if session.table is None:
+                    raise ValueError("Load a dataset first (Data tab), or untick 'Start from'.")
+                initial = [s for s in session.table.parsed.canonical if s][:MAX_INITIAL]
+        except ValueError as err:  # SpecError is a ValueError
+            raise gr.Error(str(err), title="Generation not started") from None
+
+        stop = threading.Event()
+        session.generation_stop = stop
+        hidden = (
+            gr.Gallery(visible=False),
+            gr.Dataframe(visible=False),
+            gr.DownloadButton(visible=False),
+        )
+        start = time.perf_counter()
+        thread, reports = run_in_thread(
+            generate,
+            stop,
+            objective=objective,
+            strategy=strategy_name,
+            budget=n_budget,
+            seed=int(seed_value or 0),
+            initial=initial,
+            progress_every=max(5, n_budget // 100),
+        )
+        seen = LiveCurve(calls=[0], best=[0.0])
+        yield (
+            f"Starting **{strategy_name}** with a budget of {n_budget:,}…",
+            None,
+            seen.curve(),
+            *hidden,
+        )
+        try:
+            outcome: tuple[str, Any] | None = None
+            while outcome is None:
+                thread.join(REFRESH_S)
+                new_best = False
+                while True:
+                    try:
+                        kind, payload = reports.get_nowait()
+                    except queue.Empty:
+                        break
+                    if kind != "progress":
+                        outcome = (kind, payload)
+                        continue
+                    n_calls, best, smiles = payload
+                    seen.calls.append(n_calls)
+                    seen.best.append(best)
+                    new_best |= smiles != seen.best_smiles
+                    seen.best_smiles = smiles
+                if outcome is None and not thread.is_alive() and reports.empty():
+                    outcome = ("error", RuntimeError("the search ended without a result"))
+                if outcome is None and len(seen.calls) > 1:
+                    yield (
+                        f"Running **{strategy_name}**: {seen.calls[-1]:,} / {n_budget:,} oracle "
+                        f"calls · best score **{seen.best[-1]:.3f}** · "
+                        f"{time.perf_counter() - start:.0f} s",
+                        _best_image(seen.best_smiles) if new_best else gr.skip(),
+                        seen.curve(),
+                        *(gr.skip(),) * 3,
+                    )
+        finally:
+            stop.set()  # also ends the search if the page went away mid-run
+        kind, payload = outcome
+        seconds = time.perf_counter() - start
+        if kind == "stopped":
+            yield (
+                f"Stopped after {seen.calls[-1]:,} oracle calls ({seconds:.0f} s); best so "
+                f"far {seen.best[-1]:.3f}: `{seen.best_smiles}`.",
+                gr.skip(),
+                seen.curve(),
+                *hidden,
+            )
+            return
+        if kind == "error":
+            raise gr.Error(f"{type(payload).__name__}: {payload}", title="Generation failed")
+        result: pd.DataFrame = payload
+        csv_path = write_candidates(result, session.workdir)
+        head = result.head(SHOWN_DEPICTIONS)
+        items = depiction_gallery(list(head["smiles"]), top_captions(head))
+        if len(result):
+            seen.calls.append(int(result.attrs.get("n_calls", seen.calls[-1])))
+            seen.best.append(float(result["score"].iloc[0]))
+        best = result.iloc[0] if len(result) else None
+        text = (
+            f"**Done:** {len(result):,} molecules scored in {seconds:.1f} s "
+            f"({strategy_name}, budget {n_budget:,}, seed {int(seed_value or 0)})."
+        )
+        if best is not None:
+            text += f" Best score **{best['score']:.3f}**: `{best['smiles']}`."
+        yield (
+            text,
+            _best_image(str(best["smiles"])) if best is not None else None,
+            seen.curve(),
+            gr.Gallery(items, visible=bool(items)),
+            gr.Dataframe(shown_table(result), visible=True),
+            gr.DownloadButton(value=str(csv_path), visible=True),
+        )
+
+    def stop_run(session: SessionState) -> None:
+        if session.generation_stop is not None:
+            session.generation_stop.set()
+
+    run_btn.click(
+        run,
+        [
+            state,
+            use_qed,
+            use_logp,
+            logp_lo,
+            logp_hi,
+            use_model,
+            model_target,
+            model_goal,
+            model_lo,
+            model_hi,
+            use_sim,
+            sim_smiles,
+            strategy,
+            budget,
+            seed,
+            from_data,
+        ],
+        [status, best_image, curve, top, table, download],
+        concurrency_id="compute",
+        concurrency_limit=COMPUTE_SLOTS,
+        show_progress="minimal",
+    )
+    stop_btn.click(stop_run, [state], None)
+    built = GenerateTab(model_target, note, model_lo, model_hi)
+    model_target.input(
+        lambda session, target: default_window(session, target),
+        [state, model_target],
+        [model_lo, model_hi],
+    )
+    return built
+
+
+def _best_image(smiles: str) -> Any:
+    return depict(smiles, size=(320, 240)) if smiles else None

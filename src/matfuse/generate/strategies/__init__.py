@@ -1,0 +1,18 @@
+"""Search strategies for molecular design; all share :class:`Strategy` and the budgeted oracle."""
+
+from matfuse.generate.strategies.base import BudgetedOracle, Strategy, valid_seeds
+from matfuse.generate.strategies.graph_ga import GraphGA
+from matfuse.generate.strategies.latent import LatentCMAES, LatentInterpolate, LatentSample
+from matfuse.generate.strategies.smc import SMCDecoderStrategy, SMCStrategy
+
+__all__ = [
+    "BudgetedOracle",
+    "GraphGA",
+    "LatentCMAES",
+    "LatentInterpolate",
+    "LatentSample",
+    "SMCDecoderStrategy",
+    "SMCStrategy",
+    "Strategy",
+    "valid_seeds",
+]

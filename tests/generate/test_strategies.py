@@ -1,0 +1,151 @@
+"""Strategies: reproducible from a seed, budget respected exactly, SELFIES always valid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matfuse.generate import STRATEGIES, generate
+from matfuse.generate.ngram import SelfiesNGram, tokens_to_smiles
+from matfuse.generate.strategies import BudgetedOracle
+
+QED = {"terms": [{"property": "qed"}]}
+SELFIES_BASED = ["smc", "smc-decoder", "latent-cmaes", "latent-interpolate", "latent-sample"]
+SMALL = {
+    "graph-ga": {"population_size": 20, "offspring_size": 10},
+    "smc": {"n_particles": 10},
+    "smc-decoder": {"n_particles": 10},
+    "latent-cmaes": {"popsize": 8, "n_init": 8},
+    "latent-interpolate": {"batch_size": 8, "n_keep": 8},
+    "latent-sample": {"batch_size": 8},
+}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return [
+        "CC(=O)Nc1ccc(O)cc1",
+        "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
+        "c1ccc2[nH]ccc2c1",
+        "CCN(CC)CC",
+        "O=C(O)c1ccccc1O",
+        "CN1CCC[C@H]1c1cccnc1",
+        "COc1ccc2[nH]cc(CCN)c2c1",
+        "CCOC(=O)c1ccccc1",
+        "Cc1ccccc1NC(=O)CN(CC)CC",
+        "NC(=O)c1cccnc1",
+        "CC(C)NCC(O)COc1cccc2ccccc12",
+        "OC(=O)CCc1ccccc1",
+        "Clc1ccc(cc1)C(=O)N",
+        "CC1=CC(=O)C=CC1=O",
+        "C1CCNCC1",
+        "CC(=O)OC1CCCCC1",
+        "Oc1ccc(cc1)-c1ccccc1",
+        "CS(=O)(=O)c1ccc(N)cc1",
+        "N#Cc1ccccc1",
+        "CC(C)(C)c1ccc(O)cc1",
+        "FC(F)(F)c1ccc(N)cc1",
+        "COC(=O)C1CCN(C)CC1",
+        "CCCCCCO",
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_same_seed_same_table_and_exact_budget(name, corpus):
+    kw = dict(strategy=name, budget=24, seed=3, corpus=corpus, **SMALL[name])
+    a = generate(QED, **kw)
+    b = generate(QED, **kw)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 24 and a.attrs["n_calls"] == 24
+    assert a["smiles"].is_unique
+    assert a["score"].is_monotonic_decreasing
+    assert {"rank", "qed", "qed_d", "novel", "nearest_neighbour", "nn_similarity"} <= set(a)
+    if name in SELFIES_BASED:
+        assert a.attrs["n_invalid"] == 0
+
+
+def test_different_seed_differs(corpus):
+    a = generate(QED, strategy="smc", budget=15, seed=0, corpus=corpus, n_particles=10)
+    b = generate(QED, strategy="smc", budget=15, seed=1, corpus=corpus, n_particles=10)
+    assert list(a["smiles"]) != list(b["smiles"])
+
+
+def test_progress_callback_signature(corpus):
+    calls = []
+    generate(
+        QED,
+        strategy="graph-ga",
+        budget=20,
+        seed=0,
+        corpus=corpus,
+        progress_every=5,
+        on_progress=lambda n, best, smi: calls.append((n, best, smi)),
+        **SMALL["graph-ga"],
+    )
+    assert calls and calls[-1][0] == 20
+    assert all(
+        isinstance(n, int) and isinstance(b, float) and isinstance(s, str) for n, b, s in calls
+    )
+    assert [c[1] for c in calls] == sorted(c[1] for c in calls)  # running best never drops
+
+
+def test_oracle_counts_distinct_valid_molecules_only():
+    seen = []
+
+    def score(smiles):
+        seen.extend(smiles)
+        return np.ones(len(smiles))
+
+    oracle = BudgetedOracle(score, budget=3)
+    out = oracle(["CCO", "OCC", "bad", "CCN", "CCO"])  # OCC is CCO
+    assert out.tolist() == [1.0, 1.0, 0.0, 1.0, 1.0]
+    assert oracle.n_calls == 2 and oracle.n_invalid == 1
+    out = oracle(["CCC", "CCCC"])  # only one call left
+    assert out[0] == 1.0 and np.isnan(out[1])
+    assert oracle.n_calls == 3 and oracle.exhausted and seen == ["CCO", "CCN", "CCC"]
+    with pytest.raises(ValueError, match="budget"):
+        BudgetedOracle(score, budget=0)
+
+
+def test_unknown_strategy_and_option():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        generate(QED, strategy="magic", budget=5)
+    with pytest.raises(ValueError, match="bad option"):
+        generate(QED, strategy="graph-ga", budget=5, warp_speed=9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    seeds=st.lists(
+        st.one_of(st.text(max_size=12), st.none(), st.sampled_from(["CCO", "C1CC"])), max_size=5
+    )
+)
+def test_invalid_seed_smiles_never_crash(seeds, corpus):
+    table = generate(
+        QED,
+        strategy="graph-ga",
+        budget=6,
+        seed=0,
+        initial=seeds,
+        corpus=corpus,
+        **SMALL["graph-ga"],
+    )
+    assert len(table) == 6
+
+
+def test_ngram_roundtrip_and_validity(tmp_path, corpus):
+    model = SelfiesNGram(order=3).fit(corpus + ["not a smiles"])
+    assert model.n_molecules_ == len(corpus)
+    path = model.save(tmp_path / "ngram.json")
+    loaded = SelfiesNGram.load(path)
+    a = model.sample(20, np.random.default_rng(0))
+    b = loaded.sample(20, np.random.default_rng(0))
+    assert a == b
+    rng = np.random.default_rng(1)
+    mutated = [model.mutate(t, rng) for t in a]
+    assert all(tokens_to_smiles(t) for t in a + mutated)
+    with pytest.raises(ValueError, match="not a"):
+        SelfiesNGram.from_dict({"format": "other"})
