@@ -559,7 +559,7 @@ def app_cmd(
         bool, typer.Option("--share/--no-share", help="Create a public Gradio share link.")
     ] = False,
 ) -> None:
-    """Start the web UI (data, represent, learn, predict) in the browser."""
+    """Start the web UI (data, represent, learn, predict, generate) in the browser."""
     try:
         from matfuse.app.server import launch
     except ImportError as err:  # pragma: no cover - depends on the installed extras
