@@ -449,6 +449,11 @@ def make_splitter(name: str, **params: Any) -> Splitter:
     cls = _REGISTRY.get(str(name).strip().lower())
     if cls is None:
         raise ValueError(f"unknown splitter {name!r}; choose from {', '.join(list_splitters())}")
+    return build_splitter(cls, params)
+
+
+def build_splitter(cls: type[Splitter], params: dict[str, Any]) -> Splitter:
+    """``cls(**params)``, but an unknown parameter names the accepted ones."""
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(params) - set(accepted))
     if unknown:

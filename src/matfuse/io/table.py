@@ -15,8 +15,53 @@ from matfuse.io.readers import READ_ERROR_COLUMN, find_smiles_column, read_table
 from matfuse.rows import error_counts
 
 
+class InputTable:
+    """What every validated input table shares: row errors, the target matrix and a summary.
+
+    Subclasses are dataclasses with ``frame``, ``parsed`` and ``targets`` fields and say
+    what their inputs are (``input_type``, ``input_col``, ``duplicates``).
+    """
+
+    frame: pd.DataFrame
+    targets: list[str]
+    #: key of the duplicate count in :meth:`summary`
+    duplicates_label = "duplicate_inputs"
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def errors(self) -> list[str | None]:
+        return self.parsed.errors  # type: ignore[attr-defined]
+
+    def duplicates(self) -> dict[str, list[int]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def target_matrix(self) -> np.ndarray:
+        """Targets as an (n, t) float array; missing or non-numeric labels are NaN."""
+        if not self.targets:
+            return np.empty((len(self), 0))
+        cols = [pd.to_numeric(self.frame[t], errors="coerce") for t in self.targets]
+        return np.column_stack([c.to_numpy(dtype=float) for c in cols])
+
+    def summary(self) -> dict[str, object]:
+        """Counts a user wants to see before training: rows, invalid rows, duplicates, labels."""
+        Y = self.target_matrix()
+        return {
+            "rows": len(self),
+            "input_type": self.input_type,  # type: ignore[attr-defined]
+            "input_col": self.input_col,  # type: ignore[attr-defined]
+            "invalid": self.parsed.n_invalid,  # type: ignore[attr-defined]
+            "invalid_reasons": error_counts(self.errors),
+            self.duplicates_label: len(self.duplicates()),
+            "labels_per_target": {
+                t: int(np.isfinite(Y[:, j]).sum()) for j, t in enumerate(self.targets)
+            },
+        }
+
+
 @dataclass
-class MoleculeTable:
+class MoleculeTable(InputTable):
     """A frame, the name of its SMILES column, the parsed molecules and the target names.
 
     Rows are never dropped: ``parsed.errors[i]`` says why row ``i`` cannot be used.
@@ -27,11 +72,8 @@ class MoleculeTable:
     parsed: ParsedMolecules
     targets: list[str]
 
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    #: the input kind, as for :class:`~matfuse.materials.table.MaterialTable`
     input_type = "molecule"
+    duplicates_label = "duplicate_molecules"
 
     @property
     def input_col(self) -> str:
@@ -41,34 +83,9 @@ class MoleculeTable:
     def smiles(self) -> list[str | None]:
         return list(self.frame[self.smiles_col])
 
-    @property
-    def errors(self) -> list[str | None]:
-        return self.parsed.errors
-
-    def target_matrix(self) -> np.ndarray:
-        """Targets as an (n, t) float array; missing or non-numeric labels are NaN."""
-        if not self.targets:
-            return np.empty((len(self), 0))
-        cols = [pd.to_numeric(self.frame[t], errors="coerce") for t in self.targets]
-        return np.column_stack([c.to_numpy(dtype=float) for c in cols])
-
     def duplicates(self) -> dict[str, list[int]]:
         """Canonical SMILES occurring on several rows (same molecule, maybe drawn differently)."""
         return find_duplicates(self.parsed.canonical)
-
-    def summary(self) -> dict[str, object]:
-        """Counts a user wants to see before training: rows, invalid rows, duplicates, labels."""
-        Y = self.target_matrix()
-        reasons = error_counts(self.errors)
-        return {
-            "rows": len(self),
-            "invalid": self.parsed.n_invalid,
-            "invalid_reasons": reasons,
-            "duplicate_molecules": len(self.duplicates()),
-            "labels_per_target": {
-                t: int(np.isfinite(Y[:, j]).sum()) for j, t in enumerate(self.targets)
-            },
-        }
 
 
 def load_molecule_table(

@@ -18,7 +18,6 @@ Each group splitter also has ``folds(items)`` for group k-fold cross-validation.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -36,6 +35,7 @@ from matfuse.evaluate.splitters import (
     _counts,
     _groups_from_keys,
     _make_split,
+    build_splitter,
     make_splitter,
 )
 from matfuse.materials.compositions import ParsedCompositions, to_composition
@@ -300,10 +300,4 @@ def make_material_splitter(name: str, **params: Any) -> Splitter:
     if cls is None:
         choices = ", ".join(list_material_splitters())
         raise ValueError(f"unknown materials splitter {name!r}; choose from {choices}")
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise TypeError(
-            f"{cls.name} splitter got unknown parameter(s) {unknown}; accepted: {accepted}"
-        )
-    return cls(**params)
+    return build_splitter(cls, params)

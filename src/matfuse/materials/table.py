@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from matfuse.chem.duplicates import find_duplicates
 from matfuse.io.readers import READ_ERROR_COLUMN, read_table
+from matfuse.io.table import InputTable
 from matfuse.materials.compositions import (
     ParsedCompositions,
     composition_key,
@@ -33,7 +33,7 @@ from matfuse.materials.structures import (
     parse_structures,
     sniff_format,
 )
-from matfuse.rows import error_counts, is_missing
+from matfuse.rows import is_missing
 
 InputType = Literal["composition", "structure"]
 ParsedMaterials = ParsedCompositions | ParsedStructures
@@ -160,7 +160,7 @@ def parse_materials(
 
 
 @dataclass
-class MaterialTable:
+class MaterialTable(InputTable):
     """A frame, its material column and type, the parsed materials and the target names.
 
     Rows are never dropped: ``parsed.errors[i]`` says why row ``i`` cannot be used.
@@ -172,16 +172,11 @@ class MaterialTable:
     parsed: ParsedMaterials
     targets: list[str]
 
-    def __len__(self) -> int:
-        return len(self.frame)
+    duplicates_label = "duplicate_materials"
 
     @property
     def inputs(self) -> list[Any]:
         return list(self.frame[self.input_col])
-
-    @property
-    def errors(self) -> list[str | None]:
-        return self.parsed.errors
 
     @property
     def objects(self) -> list[Any]:
@@ -192,35 +187,12 @@ class MaterialTable:
     def formulas(self) -> list[str | None]:
         return self.parsed.formulas
 
-    def target_matrix(self) -> np.ndarray:
-        """Targets as an (n, t) float array; missing or non-numeric labels are NaN."""
-        if not self.targets:
-            return np.empty((len(self), 0))
-        cols = [pd.to_numeric(self.frame[t], errors="coerce") for t in self.targets]
-        return np.column_stack([c.to_numpy(dtype=float) for c in cols])
-
     def duplicates(self) -> dict[str, list[int]]:
         """Identical materials on several rows: same fractions, or the same structure."""
         if isinstance(self.parsed, ParsedStructures):
             return find_duplicates(self.parsed.keys)
         keys = [composition_key(c) if c is not None else None for c in self.parsed.compositions]
         return find_duplicates(keys)
-
-    def summary(self) -> dict[str, object]:
-        """Counts a user wants to see before training: rows, invalid rows, duplicates, labels."""
-        Y = self.target_matrix()
-        reasons = error_counts(self.errors)
-        return {
-            "rows": len(self),
-            "input_type": self.input_type,
-            "input_col": self.input_col,
-            "invalid": self.parsed.n_invalid,
-            "invalid_reasons": reasons,
-            "duplicate_materials": len(self.duplicates()),
-            "labels_per_target": {
-                t: int(np.isfinite(Y[:, j]).sum()) for j, t in enumerate(self.targets)
-            },
-        }
 
 
 def load_material_table(
