@@ -21,6 +21,7 @@ also appends the figures to each shipped model's ``MODEL_CARD.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--update-cards", action="store_true")
+    parser.add_argument(
+        "--skip-equal-width", action="store_true", help="keep the stored speed comparison"
+    )
     parser.add_argument("--out", default=str(RESULTS / "foundation_models.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -169,11 +173,14 @@ def main() -> None:
     test = test_all.iloc[rng.choice(len(test_all), args.n_test, replace=False)].tolist()
     print("loading MOSES train set for novelty", flush=True)
     train = set(moses(root, "train"))
+    out = Path(args.out)
+    previous = json.loads(out.read_text()) if out.exists() else {}
     payload: dict[str, Any] = {
         "n_test": args.n_test,
         "n_samples": args.n_samples,
         "threads": args.threads,
-        "models": {},
+        # rerunning some models keeps the others' results (each carries its own command)
+        "models": previous.get("models", {}) if args.models else {},
     }
     for name in names:
         print(f"== {name}", flush=True)
@@ -189,16 +196,19 @@ def main() -> None:
             "reconstruction": reconstruction(enc, test),
             "sampling": sampling(enc, args.n_samples, train, args.seed),
             "encode_mol_per_s": round(throughput(enc, test[:2000]), 1),
+            "command": provenance()["command"],
         }
         print(payload["models"][name], flush=True)
     d, layers = 128, 3
-    payload["equal_width"] = {
-        "d_model": d,
-        "layers": layers,
-        **equal_width_speed(d, layers, [32, 64, 128, 256]),
-    }
+    if args.skip_equal_width and "equal_width" in previous:
+        payload["equal_width"] = previous["equal_width"]
+    else:
+        payload["equal_width"] = {
+            "d_model": d,
+            "layers": layers,
+            **equal_width_speed(d, layers, [32, 64, 128, 256]),
+        }
     payload["provenance"] = provenance()
-    out = Path(args.out)
     write_json(out, payload)
     out.with_suffix(".md").write_text(markdown(payload))
     print(markdown(payload))
