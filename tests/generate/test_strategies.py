@@ -149,3 +149,25 @@ def test_ngram_roundtrip_and_validity(tmp_path, corpus):
     assert all(tokens_to_smiles(t) for t in a + mutated)
     with pytest.raises(ValueError, match="not a"):
         SelfiesNGram.from_dict({"format": "other"})
+
+
+def test_pareto_aggregate_ranks_the_front_first(corpus):
+    spec = {
+        "aggregate": "pareto",
+        "terms": [{"property": "qed"}, {"property": "logp", "scale": [0, 5]}],
+    }
+    table = generate(
+        spec, strategy="graph-ga", budget=20, seed=0, corpus=corpus, **SMALL["graph-ga"]
+    )
+    assert table["pareto_rank"].is_monotonic_increasing
+    assert table["pareto_rank"].iloc[0] == 1
+
+
+def test_selfies_radicals_are_capped():
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors
+
+    # [CH1] with a single bond would be a radical; the decoder caps it with hydrogen
+    assert tokens_to_smiles(["[CH1]", "[O]"]) == "CO"
+    for smi in (tokens_to_smiles(t) for t in (["[NH1]"], ["[C]", "[CH1]", "[C]"])):
+        assert Descriptors.NumRadicalElectrons(Chem.MolFromSmiles(smi)) == 0

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import selfies as sf
+from rdkit import Chem
+from rdkit.rdBase import BlockLogs
 
 __all__ = ["BOS", "EOS", "SelfiesNGram", "selfies_tokens", "tokens_to_smiles"]
 
@@ -42,12 +44,34 @@ def selfies_tokens(smiles: str) -> list[str] | None:
 
 
 def tokens_to_smiles(tokens: Sequence[str]) -> str | None:
-    """Decode SELFIES tokens to SMILES (None if they decode to nothing)."""
+    """Decode SELFIES tokens to canonical SMILES (None if they decode to nothing).
+
+    Radicals are capped with hydrogens: a token with an explicit H count (``[CH1]``, ``[NH1]``)
+    re-sampled into a context with fewer bonds decodes to an open-shell atom, which is valid
+    SELFIES but not a molecule anyone would make.
+    """
     try:
         smiles = sf.decoder("".join(tokens))
     except Exception:  # pragma: no cover - decoder is total on valid tokens
         return None
-    return smiles or None
+    if not smiles:
+        return None
+    block = BlockLogs()
+    try:
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            return None
+        if any(a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
+            for atom in mol.GetAtoms():
+                if atom.GetNumRadicalElectrons():
+                    atom.SetNumRadicalElectrons(0)
+                    atom.SetNoImplicit(False)
+            Chem.SanitizeMol(mol)
+        return Chem.MolToSmiles(mol) or None
+    except Exception:  # sanitisation after capping can fail on exotic valences
+        return None
+    finally:
+        del block
 
 
 class SelfiesNGram:

@@ -107,6 +107,7 @@ class LatentInterpolate(LatentSearch):
         self._setup()
         U, scores = self.seed_points(oracle, max(self.n_keep, self.batch_size))
         smiles = self.encoder.decode(self.to_latent(U).astype(np.float32))
+        noise = self.noise
         while not oracle.exhausted:
             # parents: the best latent of each of the n_keep best *distinct* molecules, so the
             # pool cannot collapse onto copies of one molecule (which would only re-decode it)
@@ -123,8 +124,16 @@ class LatentInterpolate(LatentSearch):
             pairs = self.rng.integers(0, len(U), size=(self.batch_size, 2))
             ts = self.rng.uniform(0.2, 0.8, size=self.batch_size)
             new = np.stack([slerp(U[a], U[b], t) for (a, b), t in zip(pairs, ts, strict=True)])
-            new = new + self.noise * self.rng.standard_normal(new.shape)
+            new = new + noise * self.rng.standard_normal(new.shape)
+            before = oracle.n_calls
             new_smiles, new_scores = self.score_whitened(oracle, new)
+            # when the parents converge, midpoints decode to molecules already scored; widen
+            # the noise until at least a fifth of each batch is new (and narrow it again after)
+            fresh = (oracle.n_calls - before) / len(new)
+            if fresh < 0.2:
+                noise = min(noise * 1.5, 2.0)
+            elif fresh > 0.6:
+                noise = max(noise / 1.2, self.noise)
             U = np.concatenate([U, new])
             scores = np.concatenate([scores, new_scores])
             smiles = smiles + list(new_smiles)
