@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
-from rdkit import Chem, RDLogger
+from rdkit import Chem
 from rdkit.Chem.MolStandardize import rdMolStandardize
+from rdkit.rdBase import BlockLogs
 
 from matfuse.rows import RowAligned
 
@@ -31,12 +32,16 @@ MAX_SMILES_LENGTH = 2000
 
 @contextmanager
 def quiet_rdkit():
-    """Silence RDKit's C++ logger: row errors are reported per row instead of on stderr."""
-    RDLogger.DisableLog("rdApp.*")
+    """Silence RDKit's C++ logger: row errors are reported per row instead of on stderr.
+
+    Nestable: RDKit's ``BlockLogs`` restores the logging state it found, so an inner block
+    (e.g. ``to_mol`` inside a quiet search loop) does not switch logging back on.
+    """
+    block = BlockLogs()
     try:
         yield
     finally:
-        RDLogger.EnableLog("rdApp.*")
+        del block
 
 
 def _is_missing(value: Any) -> bool:

@@ -292,7 +292,7 @@ class GraphGA(Strategy):
         weights = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, None) + 1e-6
         weights = weights / weights.sum()
         children: list[str | None] = []
-        block = BlockLogs()  # nestable, unlike quiet_rdkit: to_mol inside must not re-enable logs
+        block = BlockLogs()  # silence valence warnings of the mutation products
         try:
             for _ in range(self.offspring_size):
                 ia, ib = self.rng.choice(len(mols), size=2, p=weights)
