@@ -342,6 +342,10 @@ def pretrain(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed (data order, init, masking).")] = 0,
+    resume_lr: Annotated[
+        float | None,
+        typer.Option(help="When resuming: new peak learning rate for the extended schedule."),
+    ] = None,
 ) -> None:
     """Pretrain a foundation model on a SMILES corpus; rerun the same command to resume."""
     from matfuse.pretrain import MODEL_PRESETS, ModelConfig, TrainConfig
@@ -369,7 +373,9 @@ def pretrain(
         seed=seed,
     )
     command = " ".join(["matfuse", *sys.argv[1:]])
-    exported = run_pretraining(model, corpus, out, model_cfg, train_cfg, command=command)
+    exported = run_pretraining(
+        model, corpus, out, model_cfg, train_cfg, command=command, resume_lr=resume_lr
+    )
     err_console.print(f"model written to {exported}")
 
 

@@ -108,8 +108,14 @@ def pretrain(
     train_cfg: TrainConfig | None = None,
     command: str = "",
     progress: bool = True,
+    resume_lr: float | None = None,
 ) -> Path:
-    """Train (or resume training) a foundation model; returns the exported model directory."""
+    """Train (or resume training) a foundation model; returns the exported model directory.
+
+    ``resume_lr`` replaces the saved peak learning rate of a resumed run (and is saved for later
+    resumes): extending a finished cosine schedule with the original peak restarts it high and
+    undoes part of the convergence, so a lower peak gives a gentle restart instead.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run_file, ckpt = out / "run.json", out / "checkpoint"
@@ -121,6 +127,10 @@ def pretrain(
             saved_train.steps = train_cfg.steps
             saved_train.max_minutes = train_cfg.max_minutes
             saved_train.stop_at = train_cfg.stop_at
+        if resume_lr is not None and resume_lr != saved_train.lr:
+            saved_train.lr = resume_lr
+            run["train"]["lr"] = resume_lr
+            run_file.write_text(json.dumps(run, indent=2))
         train_cfg = saved_train
         if command and command not in run["command"]:
             # the model card must say exactly how the weights came about
