@@ -200,3 +200,31 @@ def test_refits_are_deterministic(classification_split: tuple[np.ndarray, ...]) 
     first = est.fit(X_train, y_train).predict(X_test)
     second = clone(est).fit(X_train, y_train).predict(X_test)
     np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("uncertainty", ["none", "conformal", "ensemble"])
+def test_fit_is_independent_of_the_target_unit(
+    regression_split: tuple[np.ndarray, ...], uncertainty: str, tmp_path
+) -> None:
+    """A property in tiny units (1e-5) must fit as well as the same property in unit scale.
+
+    Without target standardisation XGBoost drops every split (gain below its 1e-6 floor) and
+    predicts the mean; thermal expansion coefficients are exactly such a target.
+    """
+    from matfuse.models import load_estimator, save_estimator
+
+    X_train, y_train, X_test, y_test = regression_split
+    params = dict(model="xgboost", model_params=FAST, uncertainty=uncertainty, ensemble_size=3)
+    unit = PropertyEstimator(**params).fit(X_train, y_train)
+    tiny = PropertyEstimator(**params).fit(X_train, y_train * 1e-5)
+    pred_tiny = tiny.predict(X_test)[:, 0]
+    assert r2_score(y_test * 1e-5, pred_tiny) > 0.5
+    np.testing.assert_allclose(pred_tiny, unit.predict(X_test)[:, 0] * 1e-5, rtol=1e-3, atol=1e-9)
+    if uncertainty == "ensemble":
+        std = tiny.predict_std(X_test)[:, 0]
+        np.testing.assert_allclose(std, unit.predict_std(X_test)[:, 0] * 1e-5, rtol=1e-3)
+    if uncertainty == "conformal":
+        lo, hi = tiny.predict_interval(X_test)[:, 0].T
+        assert np.mean((lo <= y_test * 1e-5) & (y_test * 1e-5 <= hi)) > 0.7
+    save_estimator(tiny, tmp_path / "m")
+    np.testing.assert_allclose(load_estimator(tmp_path / "m").predict(X_test)[:, 0], pred_tiny)

@@ -315,6 +315,8 @@ def save_estimator(est: PropertyEstimator, directory: Path, overwrite: bool = Fa
                 "model": target_model.model_name,
                 "uncertainty": target_model.uncertainty,
                 "conformal_method": target_model.conformal_method,
+                "y_center": target_model.y_center,
+                "y_scale": target_model.y_scale,
                 "components": f"{stem}.skops",
                 "boosters": booster_files,
             }
@@ -395,6 +397,8 @@ def load_estimator(directory: Path) -> PropertyEstimator:
                 estimator=components["estimator"],
                 replicas=list(components["replicas"]),
                 conformal=components["conformal"],
+                y_center=float(entry.get("y_center", 0.0)),
+                y_scale=float(entry.get("y_scale", 1.0)),
             )
         )
     est = PropertyEstimator(**config["params"])

@@ -26,7 +26,25 @@ from matfuse.models.conformal import (
 from matfuse.models.registry import make_estimator
 from matfuse.models.uncertainty import fit_ensemble, native_std, point_prediction
 
-__all__ = ["TargetModel", "fit_target_model"]
+__all__ = ["TargetModel", "fit_target_model", "target_scaling"]
+
+
+def target_scaling(y: NDArray[np.float64]) -> tuple[float, float]:
+    """Centre and scale that standardise a regression target.
+
+    Models are fitted on the standardised target because tree boosters judge splits by absolute
+    gain: XGBoost ignores any split whose gain is below 1e-6, so a property measured in small
+    units (thermal expansion, ~1e-5 per K) trains no trees at all and every prediction is the
+    mean. Standardising makes fits independent of the unit the user chose.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    center = float(np.mean(y)) if y.size else 0.0
+    scale = float(np.std(y)) if y.size else 1.0
+    if not np.isfinite(scale) or scale <= 0.0:
+        scale = 1.0
+    if not np.isfinite(center):
+        center = 0.0
+    return center, scale
 
 
 @dataclass
@@ -35,6 +53,8 @@ class TargetModel:
 
     Exactly one of ``estimator`` (modes ``none``/``native``), ``replicas`` (``ensemble``) or
     ``conformal`` (a fitted MAPIE regressor) holds the model(s); there is no redundant extra fit.
+    Regression components see the target as ``(y - y_center) / y_scale`` (see
+    :func:`target_scaling`); every public method returns values in the original unit.
     """
 
     task: str
@@ -44,30 +64,38 @@ class TargetModel:
     estimator: BaseEstimator | None = None
     replicas: list[BaseEstimator] = field(default_factory=list)
     conformal: Any | None = None
+    y_center: float = 0.0
+    y_scale: float = 1.0
+
+    def _unscale(self, values: NDArray[np.float64], shift: bool = True) -> NDArray[np.float64]:
+        if self.task != "regression":
+            return values
+        return values * self.y_scale + (self.y_center if shift else 0.0)
 
     def predict(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Point prediction (regression value or P(class 1)), shape (n,)."""
         if self.conformal is not None:
-            return conformal_predict(self.conformal, X)
+            return self._unscale(conformal_predict(self.conformal, X))
         if self.replicas:
-            return np.mean([point_prediction(r, X, self.task) for r in self.replicas], axis=0)
+            preds = [point_prediction(r, X, self.task) for r in self.replicas]
+            return self._unscale(np.mean(preds, axis=0))
         assert self.estimator is not None
-        return point_prediction(self.estimator, X, self.task)
+        return self._unscale(point_prediction(self.estimator, X, self.task))
 
     def predict_std(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Native or ensemble spread, shape (n,); NaN when this target has none."""
         if self.uncertainty == "native":
             assert self.estimator is not None
-            return native_std(self.estimator, X, self.task)
+            return self._unscale(native_std(self.estimator, X, self.task), shift=False)
         if self.uncertainty == "ensemble":
             preds = np.stack([point_prediction(r, X, self.task) for r in self.replicas])
-            return preds.std(axis=0, ddof=1)
+            return self._unscale(preds.std(axis=0, ddof=1), shift=False)
         return np.full(X.shape[0], np.nan)
 
     def predict_interval(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Conformal bounds, shape (n, 2); NaN when this target was not conformalised."""
         if self.conformal is not None:
-            return conformal_interval(self.conformal, X)
+            return self._unscale(conformal_interval(self.conformal, X))
         return np.full((X.shape[0], 2), np.nan)
 
     def components(self) -> dict[str, Any]:
@@ -119,10 +147,15 @@ def fit_target_model(
             )
             dummy = DummyClassifier(strategy="prior").fit(X, y)
             return TargetModel(task, model_name, "none", estimator=dummy)
+        scaling: dict[str, float] = {}
+    else:
+        center, scale = target_scaling(y)
+        y = (y - center) / scale
+        scaling = {"y_center": center, "y_scale": scale}
 
     if uncertainty == "ensemble":
         replicas = fit_ensemble(build, X, y, task, ensemble_size, random_state)
-        return TargetModel(task, model_name, uncertainty, replicas=replicas)
+        return TargetModel(task, model_name, uncertainty, replicas=replicas, **scaling)
     if uncertainty == "conformal":
         method = resolve_conformal_method(conformal, n)
         mapie_model = fit_conformal(
@@ -136,7 +169,12 @@ def fit_target_model(
             random_state=random_state,
         )
         return TargetModel(
-            task, model_name, uncertainty, conformal_method=method, conformal=mapie_model
+            task,
+            model_name,
+            uncertainty,
+            conformal_method=method,
+            conformal=mapie_model,
+            **scaling,
         )
     estimator = build(random_state).fit(X, y)
-    return TargetModel(task, model_name, uncertainty, estimator=estimator)
+    return TargetModel(task, model_name, uncertainty, estimator=estimator, **scaling)
