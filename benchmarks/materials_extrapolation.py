@@ -306,7 +306,10 @@ def figure(payload: dict[str, Any], path: Path) -> None:
 
 
 def markdown(payload: dict[str, Any]) -> str:
-    lines = ["# Materials extrapolation benchmark", "", f"`{payload['provenance']['command']}`", ""]
+    parts = [payload.get("structures", {}), *payload.get("compositions", {}).values()]
+    commands = dict.fromkeys(p.get("command", payload["provenance"]["command"]) for p in parts)
+    lines = ["# Materials extrapolation benchmark", "", "Produced by (run from `benchmarks/`):", ""]
+    lines += [f"- `{c}`" for c in commands] + [""]
     if "structures" in payload:
         s = payload["structures"]
         res = s["results"]
@@ -367,9 +370,14 @@ def main() -> None:
     start = time.perf_counter()
     if args.part in ("all", "structures"):
         payload["structures"] = run_structures(root, args)
+        payload["structures"]["command"] = payload["provenance"]["command"]
         figure(payload, out.with_suffix(".png"))
     if args.part in ("all", "compositions"):
-        payload["compositions"] = run_compositions(root, args)
+        # merged per task, so that rerunning a few tasks keeps the others' results
+        fresh = run_compositions(root, args)
+        for entry in fresh.values():
+            entry["command"] = payload["provenance"]["command"]
+        payload.setdefault("compositions", {}).update(fresh)
     payload["wall_seconds_last_run"] = round(time.perf_counter() - start, 1)
     write_json(out, payload)
     out.with_suffix(".md").write_text(markdown(payload))
