@@ -171,3 +171,25 @@ def test_selfies_radicals_are_capped():
     assert tokens_to_smiles(["[CH1]", "[O]"]) == "CO"
     for smi in (tokens_to_smiles(t) for t in (["[NH1]"], ["[C]", "[CH1]", "[C]"])):
         assert Descriptors.NumRadicalElectrons(Chem.MolFromSmiles(smi)) == 0
+
+
+def test_graph_ga_never_proposes_fragments_or_attachment_points(corpus):
+    """Crossover cuts leave ``[1*]`` dummies; a child that still carries one, or that falls
+    apart into several fragments, is not a molecule and must never reach the oracle."""
+    from rdkit import Chem
+
+    from matfuse.generate.strategies.graph_ga import crossover, mol_ok, mutate
+
+    rng = np.random.default_rng(0)
+    assert not mol_ok(Chem.MolFromSmiles("[1*]c1ccccc1CCO"), rng)
+    assert not mol_ok(Chem.MolFromSmiles("c1ccccc1.CCCCO"), rng)
+    mols = [Chem.MolFromSmiles(s) for s in corpus]
+    children = []
+    for _ in range(300):
+        i, j = rng.choice(len(mols), size=2, replace=False)
+        child = crossover(mols[i], mols[j], rng)
+        if child is not None:
+            child = mutate(child, 1.0, rng) or child
+            children.append(Chem.MolToSmiles(child))
+    assert len(children) > 100
+    assert not [s for s in children if "*" in s or "." in s]

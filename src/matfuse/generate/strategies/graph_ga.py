@@ -55,9 +55,15 @@ def ring_ok(mol: Chem.Mol) -> bool:
 
 
 def mol_ok(mol: Chem.Mol, rng: np.random.Generator) -> bool:
+    """Sanitisable, a single fragment, no leftover attachment points (``[1*]`` dummies from a
+    crossover cut that was never rejoined are not molecules), and below a random size."""
+    if any(atom.GetAtomicNum() == 0 for atom in mol.GetAtoms()):
+        return False
     try:
         Chem.SanitizeMol(mol)
     except Exception:  # RDKit raises private sanitisation errors
+        return False
+    if len(Chem.GetMolFrags(mol)) != 1:
         return False
     target_size = SIZE_STDEV * rng.standard_normal() + AVERAGE_SIZE
     return 5 < mol.GetNumAtoms() < target_size
