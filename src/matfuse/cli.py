@@ -429,8 +429,13 @@ def decode(
     ] = 0,
     temperature: Annotated[float, typer.Option(help="0 = greedy; >0 samples tokens.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = 0,
+    allow_invalid: AllowInvalidOption = False,
 ) -> None:
-    """Decode latent vectors (or samples from the prior) to SMILES, one row per latent."""
+    """Decode latent vectors (or samples from the prior) to SMILES, one row per latent.
+
+    Rows whose latent has missing values, or whose decoded string is not a molecule, keep their
+    place with an ``error``; the exit code is then 3 unless ``--allow-invalid``.
+    """
     enc = _foundation_encoder(model, path)
     if sample > 0:
         smiles = enc.sample(sample, seed=seed, temperature=temperature)
@@ -454,6 +459,7 @@ def decode(
     _write_table(frame, out)
     valid = frame["smiles"].notna().mean() if len(frame) else 0.0
     err_console.print(f"{len(frame)} molecules decoded with {model} ({valid:.1%} valid) -> {out}")
+    _exit_for_rows(int(frame["error"].notna().sum()), allow_invalid)
 
 
 def _write_table(frame: pd.DataFrame, out: Path) -> None:

@@ -67,11 +67,16 @@ def test_cli_encode_then_decode(tiny_selfies_model, tmp_path):
     res = runner.invoke(
         app, ["decode", str(z), "--path", str(tiny_selfies_model), "--out", str(dec)]
     )
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 3, res.output  # the NaN latent of the invalid row is flagged
     import pandas as pd
 
     frame = pd.read_csv(dec)
     assert len(frame) == 3 and frame["error"].notna().tolist() == [False, True, False]
+    res = runner.invoke(
+        app,
+        ["decode", str(z), "--path", str(tiny_selfies_model), "--out", str(dec), "--allow-invalid"],
+    )
+    assert res.exit_code == 0, res.output
     res = runner.invoke(
         app,
         [
