@@ -9,7 +9,9 @@ The convenience API mirrors fm4m-kit::
                                      test_smiles, y_test)
 
 and the scikit-learn objects (encoders, :class:`LateFusion`, :class:`PropertyModel`) are
-there for users who compose their own pipelines. Heavy submodules load lazily.
+there for users who compose their own pipelines. Inverse design lives in
+:mod:`matfuse.generate` (``from matfuse.generate import generate``; the function is not
+re-exported here because its name is the subpackage's). Heavy submodules load lazily.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ _LAZY = {
     "PropertyEstimator": "matfuse.models",
     "parse_smiles": "matfuse.chem",
     "load_molecule_table": "matfuse.io",
+    "load_input_table": "matfuse.inputs",
+    "CrystalGraphRegressor": "matfuse.materials.crystal_graph",
+    "relax_structures": "matfuse.materials.energy",
+    "Objective": "matfuse.generate",
+    "load_objective": "matfuse.generate",
 }
 
 __all__ = ["__version__", *_LAZY]
