@@ -176,6 +176,8 @@ def test_brushed_range_selects_the_points_inside_with_their_target():
     row = int(chosen["row"].iloc[0])
     assert len(items) == len(chosen)
     assert items[0][1] == f"#{row + 1} · SOL {frame.set_index('row').loc[row, 'SOL']:.3g}"
+    # the map's tooltip label is the caption's, 1-based like the data preview
+    assert frame.set_index("row").loc[row, "molecule"] == f"#{row + 1}"
 
 
 def test_clicked_point_comes_first_then_its_neighbours_on_the_map():

@@ -104,12 +104,17 @@ def map_frame(
     target: np.ndarray | None,
     target_name: str,
 ) -> pd.DataFrame:
-    """The table behind the scatter plot: coordinates, row number, SMILES and target."""
+    """The table behind the scatter plot: coordinates, row number, SMILES and target.
+
+    ``row`` is the 0-based dataset index the click handler sends back; ``molecule`` is the
+    1-based label (``#12``) shown in tooltips, matching the depiction captions and the preview.
+    """
     frame = pd.DataFrame(
         {
             "x": np.round(coords[:, 0], 4),
             "y": np.round(coords[:, 1], 4),
             "row": rows.astype(int),
+            "molecule": [f"#{int(i) + 1}" for i in rows],
             "smiles": [smiles[i] for i in rows],
         }
     )

@@ -28,7 +28,7 @@ from matfuse.app.plots import (
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
 from matfuse.pipeline import DEFAULT_ENCODERS
 
-MAP_COLUMNS = ("x", "y", "row", "smiles")
+MAP_COLUMNS = ("x", "y", "row", "molecule", "smiles")
 #: A click shows the clicked molecule and this many of its neighbours on the map.
 CLICK_NEIGHBOURS = 11
 #: A brush narrower than this share of the map's width is a click, not a range selection.
@@ -160,7 +160,7 @@ def captioned_depictions(chosen: pd.DataFrame) -> list[tuple[Any, str]]:
     target = next((c for c in chosen.columns if c not in MAP_COLUMNS), None)
     captions = []
     for _, r in chosen.iterrows():
-        caption = f"#{int(r['row']) + 1}"
+        caption = str(r["molecule"])  # the same 1-based label as the map's tooltip
         if target and np.isfinite(r[target]):
             caption += f" · {target} {r[target]:.3g}"
         captions.append(caption)
@@ -210,7 +210,7 @@ def build(state: gr.State) -> RepresentTab:
             scatter = gr.ScatterPlot(
                 x="x",
                 y="y",
-                tooltip=["row", "smiles"],
+                tooltip=["molecule", "smiles"],
                 height=460,
                 label="Fused latent space",
                 show_label=False,  # the note above says what the map is and how to use it
@@ -244,7 +244,7 @@ def build(state: gr.State) -> RepresentTab:
             frame, text, target = map_for_session(session, encoders, method_name, on_encoder)
         except ValueError as err:
             raise gr.Error(str(err)) from None
-        tooltip = ["row", "smiles", *([target] if target else [])]
+        tooltip = ["molecule", "smiles", *([target] if target else [])]
         plot = gr.ScatterPlot(
             value=frame,
             x="x",
