@@ -123,6 +123,11 @@ def page(chromium_browser, app_url: str) -> Iterator[object]:
     )
     page = context.new_page()
     page.set_default_timeout(60_000)
+    # assertions wait too: 5 s (Playwright's default) is not enough for loading the demo
+    # dataset on a 2-core runner that is also training or benchmarking
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
     page.goto(app_url)
     page.wait_for_selector("#load-data")
     yield page
