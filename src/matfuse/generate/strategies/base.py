@@ -25,7 +25,13 @@ ScoreFunction = Callable[[list[str]], "np.ndarray | pd.DataFrame"]
 
 
 class BudgetedOracle:
-    """Scores molecules, counting distinct valid ones against a budget and caching scores."""
+    """Scores molecules, counting distinct valid ones against a budget and caching scores.
+
+    A candidate of several disconnected fragments (``CNc1ccccc1.Cl.Cl``) is rejected with score
+    0 and counted in ``n_multi_fragment``, never scored: adding counter-ions or solvent is the
+    cheapest way to game QED or a descriptor model, and it is not a new molecule. Pass
+    ``allow_fragments=True`` when salts are what is being designed.
+    """
 
     def __init__(
         self,
@@ -34,6 +40,7 @@ class BudgetedOracle:
         on_progress: ProgressCallback | None = None,
         progress_every: int = 100,
         max_proposals: int | None = None,
+        allow_fragments: bool = False,
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget must be a positive number of oracle calls, got {budget}")
@@ -46,6 +53,8 @@ class BudgetedOracle:
         self.records: list[dict[str, Any]] = []  # one per scored molecule, in call order
         self.n_proposed = 0
         self.n_invalid = 0
+        self.n_multi_fragment = 0
+        self.allow_fragments = allow_fragments
         self.best_score = -np.inf
         self.best_smiles = ""
         self._last_report = 0
@@ -79,6 +88,9 @@ class BudgetedOracle:
             self.n_proposed += 1
             if c is None:
                 self.n_invalid += 1
+                out[i] = 0.0
+            elif "." in c and not self.allow_fragments:
+                self.n_multi_fragment += 1
                 out[i] = 0.0
             elif c in self.scores:
                 out[i] = self.scores[c]
