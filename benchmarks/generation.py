@@ -623,6 +623,21 @@ def main() -> None:
         return
     payload = run_moses(args, data_root(args.data))
     payload["wall_s"] = time.perf_counter() - t0
+    for row in payload["models"].values():  # each row says which run (and weights) made it
+        row["command"] = provenance()["command"]
+        row["decoders"] = payload["decoders"]
+    previous_path = _out_path(args, "moses")
+    if previous_path.exists():  # rerunning some generators keeps the others' rows
+        previous = json.loads(previous_path.read_text())
+        if previous.get("n_samples") == payload["n_samples"]:
+            runs = previous.get("runs") or [{}]
+            for row in previous.get("models", {}).values():
+                row.setdefault("command", runs[-1].get("command"))
+                row.setdefault("decoders", previous.get("decoders"))
+            merged = {**previous.get("models", {}), **payload["models"]}
+            payload["models"] = {k: merged[k] for k in [*previous["models"], *payload["models"]]}
+            payload["runs"] = previous.get("runs", [])
+            payload["notes"] = previous.get("notes", [])
     _save(args, "moses", payload, moses_markdown)
     print(moses_markdown(payload))
 

@@ -140,7 +140,7 @@ def run_task(task: str, root: Path, encoders: list[str], model: str, scaffold: b
     if learned:
         # the test of whether pretraining adds value: the core set with and without ours
         fused["fused (default + ours)"] = [*DEFAULT_ENCODERS, *learned]
-    if len(use) > len(DEFAULT_ENCODERS):
+    if len(use) > len(DEFAULT_ENCODERS) and set(use) != {*DEFAULT_ENCODERS, *learned}:
         fused["fused (all)"] = use
     result = compare_representations(
         data, use, model=model, fused_sets=fused, blocks=blocks, n_jobs=N_JOBS
@@ -220,9 +220,13 @@ def main() -> None:
     for task in args.tasks.split(","):
         start = time.perf_counter()
         print(f"== {task}", flush=True)
+        earlier = results.get(task, {})
         results[task] = run_task(
             task, root, args.encoders.split(","), args.model, scaffold=not args.no_scaffold
         )
+        if args.no_scaffold and "scaffold" in earlier:  # keep the earlier run's scaffold split
+            results[task]["scaffold"] = earlier["scaffold"]
+            results[task]["scaffold_command"] = earlier.get("command", "an earlier run")
         results[task]["seconds"] = round(time.perf_counter() - start, 1)
         results[task]["command"] = provenance()["command"]  # tasks may come from several runs
         payload = {"provenance": provenance(), "tasks": results, "smi_ted_published": SMI_TED}
