@@ -623,8 +623,9 @@ def main() -> None:
         return
     payload = run_moses(args, data_root(args.data))
     payload["wall_s"] = time.perf_counter() - t0
+    command = provenance()["command"]
     for row in payload["models"].values():  # each row says which run (and weights) made it
-        row["command"] = provenance()["command"]
+        row["command"] = command
         row["decoders"] = payload["decoders"]
     previous_path = _out_path(args, "moses")
     if previous_path.exists():  # rerunning some generators keeps the others' rows
@@ -634,8 +635,7 @@ def main() -> None:
             for row in previous.get("models", {}).values():
                 row.setdefault("command", runs[-1].get("command"))
                 row.setdefault("decoders", previous.get("decoders"))
-            merged = {**previous.get("models", {}), **payload["models"]}
-            payload["models"] = {k: merged[k] for k in [*previous["models"], *payload["models"]]}
+            payload["models"] = {**previous.get("models", {}), **payload["models"]}
             payload["runs"] = previous.get("runs", [])
             payload["notes"] = previous.get("notes", [])
     _save(args, "moses", payload, moses_markdown)

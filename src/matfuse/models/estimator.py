@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from matfuse.models.conformal import CONFORMAL_METHODS
 from matfuse.models.registry import get_spec, resolve_model_name
-from matfuse.models.target import TargetModel, fit_target_model, target_scaling
+from matfuse.models.target import TargetModel, fit_target_model
 from matfuse.models.tasks import as_feature_matrix, as_target_matrix, infer_task_types
 from matfuse.models.threads import limit_native_threads
 from matfuse.models.tuning import tune
@@ -170,16 +170,11 @@ class PropertyEstimator(BaseEstimator):
             mode = resolve_uncertainty(self.uncertainty, name, task)
             best: dict[str, Any] = {}
             if self.tune_trials > 0:
-                if task == "regression":  # tune on the unit-free target the final fit sees
-                    center, scale = target_scaling(y_j)
-                    y_tune = (y_j - center) / scale
-                else:
-                    y_tune = y_j
                 best = tune(
                     name,
                     task,
                     X_j,
-                    y_tune,
+                    y_j,
                     n_trials=self.tune_trials,
                     random_state=self.random_state,
                     n_jobs=self.n_jobs,

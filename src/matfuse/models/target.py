@@ -68,8 +68,7 @@ class TargetModel:
     y_scale: float = 1.0
 
     def _unscale(self, values: NDArray[np.float64], shift: bool = True) -> NDArray[np.float64]:
-        if self.task != "regression":
-            return values
+        # classification targets keep the identity scaling (0, 1), so probabilities pass as is
         return values * self.y_scale + (self.y_center if shift else 0.0)
 
     def predict(self, X: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from matfuse.models.registry import make_estimator, resolve_model_name
+from matfuse.models.target import target_scaling
 from matfuse.models.tasks import as_feature_matrix
 from matfuse.models.threads import limit_native_threads
 
@@ -156,6 +157,9 @@ def tune(
     X_arr, y_arr = X_arr[labelled], y_arr[labelled]
     if task == "classification":
         y_arr = y_arr.astype(np.int64)
+    else:  # search on the unit-free target the final fit sees (see target_scaling)
+        center, scale = target_scaling(y_arr)
+        y_arr = (y_arr - center) / scale
     name = resolve_model_name(model_name, task, y_arr.shape[0])
     fixed = dict(fixed_params or {})
     dims = [d for d in search_space(name, task, X_arr.shape[1]) if d.name not in fixed]
