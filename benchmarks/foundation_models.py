@@ -16,6 +16,10 @@ Writes ``benchmarks/results/foundation_models.json`` (+ ``.md``); with ``--updat
 also appends the figures to each shipped model's ``MODEL_CARD.md``.
 
     python benchmarks/foundation_models.py [--data DIR] [--n-test 10000] [--n-samples 10000]
+
+``--speed-only`` keeps the stored quality figures and re-measures only speed: every model's
+encoding throughput and the equal-width comparison, in one process with ``--threads`` threads,
+so the numbers are comparable with each other (stored under ``"speed"``).
 """
 
 from __future__ import annotations
@@ -131,6 +135,16 @@ def markdown(payload: dict[str, Any]) -> str:
             f"{rec['validity']:.4f} | {smp['validity']:.4f} | {smp['uniqueness']:.4f} | "
             f"{smp['novelty']:.4f} | {r['encode_mol_per_s']:.0f} |"
         )
+    if "speed" in payload:
+        run = payload["speed"]
+        lines += [
+            "",
+            f"## Encoding throughput, all models in one run ({run['threads']} CPU threads)",
+            "",
+            "| model | encode mol/s |",
+            "|---|---|",
+        ]
+        lines += [f"| {name} | {rate:.0f} |" for name, rate in run["encode_mol_per_s"].items()]
     speed = payload["equal_width"]
     lines += [
         "",
@@ -147,6 +161,34 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure_speed(
+    args: argparse.Namespace, names: list[str], overrides: dict[str, str], test: list[str]
+) -> None:
+    """Throughput of every model plus the equal-width comparison, in one process."""
+    out = Path(args.out)
+    payload = json.loads(out.read_text())
+    rates = {}
+    for name in names:
+        enc = get_encoder(name, **({"path": overrides[name]} if name in overrides else {}))
+        assert isinstance(enc, FoundationEncoder)
+        rates[name] = round(throughput(enc, test[:2000]), 1)
+        print(f"{name}: {rates[name]} mol/s", flush=True)
+    d, layers = 128, 3
+    payload["equal_width"] = {
+        "d_model": d,
+        "layers": layers,
+        **equal_width_speed(d, layers, [32, 64, 128, 256]),
+    }
+    payload["speed"] = {
+        "threads": args.threads,
+        "encode_mol_per_s": rates,
+        "provenance": provenance(),
+    }
+    write_json(out, payload)
+    out.with_suffix(".md").write_text(markdown(payload))
+    print(markdown(payload))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=None)
@@ -160,6 +202,11 @@ def main() -> None:
     parser.add_argument(
         "--skip-equal-width", action="store_true", help="keep the stored speed comparison"
     )
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="re-measure throughput of every model and the equal-width comparison; keep the rest",
+    )
     parser.add_argument("--out", default=str(RESULTS / "foundation_models.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -171,6 +218,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     test_all = moses(root, "test")
     test = test_all.iloc[rng.choice(len(test_all), args.n_test, replace=False)].tolist()
+    if args.speed_only:
+        measure_speed(args, names, overrides, test)
+        return
     print("loading MOSES train set for novelty", flush=True)
     train = set(moses(root, "train"))
     out = Path(args.out)

@@ -346,6 +346,13 @@ def pretrain(
         float | None,
         typer.Option(help="When resuming: new peak learning rate for the extended schedule."),
     ] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from a model directory or shipped model name (e.g. selfies-ted) "
+            "instead of random weights; its architecture and vocabulary are kept."
+        ),
+    ] = None,
 ) -> None:
     """Pretrain a foundation model on a SMILES corpus; rerun the same command to resume."""
     from matfuse.pretrain import MODEL_PRESETS, ModelConfig, TrainConfig
@@ -374,9 +381,25 @@ def pretrain(
     )
     command = " ".join(["matfuse", *sys.argv[1:]])
     exported = run_pretraining(
-        model, corpus, out, model_cfg, train_cfg, command=command, resume_lr=resume_lr
+        model,
+        corpus,
+        out,
+        model_cfg,
+        train_cfg,
+        command=command,
+        resume_lr=resume_lr,
+        init_from=_model_dir(init_from) if init_from else None,
     )
     err_console.print(f"model written to {exported}")
+
+
+def _model_dir(name_or_path: str) -> Path:
+    """A shipped model's name (``selfies-ted``) or a model directory, as a directory."""
+    from matfuse.encoders.foundation import shipped_models, weights_dir
+
+    if not Path(name_or_path).exists() and name_or_path in shipped_models():
+        return weights_dir(name_or_path)
+    return Path(name_or_path)
 
 
 def _foundation_encoder(model: str, path: Path | None):

@@ -128,3 +128,12 @@ def test_cli_pretrain_resumes(corpus, tmp_path):
     import json
 
     assert json.loads((tmp_path / "r" / "checkpoint" / "state.json").read_text())["step"] == 6
+
+
+def test_cli_pretrain_init_from_a_model_directory(tiny_selfies_model, corpus, tmp_path):
+    args = ["pretrain", "selfies-ted", "--corpus", str(corpus), "--out", str(tmp_path / "ft")]
+    args += ["--steps", "3", "--batch-size", "16", "--threads", "1", "--heldout", "50"]
+    res = CliRunner().invoke(app, [*args, "--init-from", str(tiny_selfies_model)])
+    assert res.exit_code == 0, res.output
+    card = (tmp_path / "ft" / "model" / "MODEL_CARD.md").read_text()
+    assert f"initialised from: `{tiny_selfies_model}`" in card

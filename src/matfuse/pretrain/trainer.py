@@ -11,6 +11,7 @@ run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 
 from matfuse.pretrain.autoencoder import ModelConfig, MoleculeAutoencoder
 from matfuse.pretrain.checkpoint import (
+    load_model_dir,
     load_training_state,
     save_model_dir,
     save_training_state,
@@ -94,6 +96,13 @@ def _log(path: Path, record: dict) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
+def _weights_identity(model_dir: Path) -> dict:
+    """Steps and a short hash of a model directory's weights, for the run record and card."""
+    config = json.loads((model_dir / "config.json").read_text())
+    digest = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()[:16]
+    return {"steps": config.get("meta", {}).get("steps"), "sha256": digest}
+
+
 def _hardware(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(0)
@@ -109,8 +118,16 @@ def pretrain(
     command: str = "",
     progress: bool = True,
     resume_lr: float | None = None,
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train (or resume training) a foundation model; returns the exported model directory.
+
+    ``init_from`` starts a new run from an exported model directory (a shipped checkpoint
+    such as ``matfuse/weights/selfies-ted`` or another run's ``model/``) instead of random
+    weights: its architecture and vocabulary are kept, so the result stays compatible with
+    everything that reads the original, and only the corpus and schedule are new. That is how
+    a user continues our CPU-scale pretraining on a GPU or adapts it to their own chemistry.
+    Tokens of the new corpus that are not in the vocabulary read as ``<unk>``.
 
     ``resume_lr`` replaces the saved peak learning rate of a resumed run (and is saved for later
     resumes): extending a finished cosine schedule with the original peak restarts it high and
@@ -138,12 +155,22 @@ def pretrain(
             run_file.write_text(json.dumps(run, indent=2))
         tokenizer = Tokenizer.from_dict(run["tokenizer"])
     else:
-        if model_cfg is None:
-            model_cfg = ModelConfig(**MODEL_PRESETS.get(name, {}))
         train_cfg = train_cfg or TrainConfig()
-        tokenizer = make_tokenizer(model_cfg.language).fit(
-            read_corpus(corpus, limit=train_cfg.vocab_rows)
-        )
+        if init_from is not None:
+            start = load_model_dir(init_from)
+            model_cfg, tokenizer = start.config, start.tokenizer
+            preset = MODEL_PRESETS.get(name, {})
+            if any(getattr(model_cfg, k) != v for k, v in preset.items()):
+                raise ValueError(
+                    f"{init_from} holds a {model_cfg.encoder}/{model_cfg.language} model, "
+                    f"not a {name} ({preset['encoder']}/{preset['language']})"
+                )
+        else:
+            if model_cfg is None:
+                model_cfg = ModelConfig(**MODEL_PRESETS.get(name, {}))
+            tokenizer = make_tokenizer(model_cfg.language).fit(
+                read_corpus(corpus, limit=train_cfg.vocab_rows)
+            )
         run = {
             "name": name,
             "corpus": str(corpus),
@@ -152,6 +179,8 @@ def pretrain(
             "train": asdict(train_cfg),
             "tokenizer": tokenizer.to_dict(),
         }
+        if init_from is not None:
+            run["init_from"] = {"path": str(init_from), **_weights_identity(Path(init_from))}
         run_file.write_text(json.dumps(run, indent=2))
 
     device = resolve_device(train_cfg.device)
@@ -171,6 +200,9 @@ def pretrain(
         state = load_training_state(ckpt, model, optimizer, device)
         step, elapsed = state["step"], state["elapsed_s"]
         position = StreamPosition(**state["position"])
+    elif "init_from" in run:  # no checkpoint yet: start from the given model's weights
+        start = load_model_dir(run["init_from"]["path"], device=device)
+        model.load_state_dict(start.model.state_dict())
     stream = CorpusStream(
         corpus,
         tokenizer,
@@ -286,6 +318,7 @@ def export(
     Z = encode_examples(model, rows[: train_cfg.latent_stats_rows])
     mean = Z.mean(0)
     cov = np.cov(Z, rowvar=False) + 1e-5 * np.eye(Z.shape[1])
+    run_record = json.loads((out / "run.json").read_text())
     chol = np.linalg.cholesky(cov)
     metrics = reconstruction_metrics(model, tokenizer, heldout)
     meta = {
@@ -297,9 +330,11 @@ def export(
         "hardware": _hardware(device),
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "heldout_metrics": metrics,
-        "command": json.loads((out / "run.json").read_text()).get("command", ""),
+        "command": run_record.get("command", ""),
         "train": asdict(train_cfg),
     }
+    if "init_from" in run_record:
+        meta["init_from"] = run_record["init_from"]
     target = save_model_dir(
         out / "model", name, model, tokenizer, torch.from_numpy(mean), torch.from_numpy(chol), meta
     )
@@ -321,6 +356,14 @@ def model_card(name: str, arch: dict, meta: dict, extra_metrics: dict | None = N
         f"- steps: {meta['steps']} × batch {meta['batch_size']} = "
         f"{meta['molecules_seen']:,} molecules seen",
         f"- wall time: {meta['wall_time_s'] / 60:.1f} min on {meta['hardware']}",
+        *(
+            [
+                f"- initialised from: `{meta['init_from']['path']}` "
+                f"({meta['init_from']['steps']} steps, sha256 {meta['init_from']['sha256']})"
+            ]
+            if meta.get("init_from")
+            else []
+        ),
         f"- parameters: {meta['n_parameters']:,}",
         f"- architecture: `{json.dumps(arch)}`",
         "",
