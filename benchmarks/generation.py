@@ -282,6 +282,7 @@ def run_guacamol(args: argparse.Namespace, root: Path, existing: dict[str, Any])
             }
             if strategy.startswith(("latent", "smc-decoder")):
                 row["decoder"] = decoders.get("selfies-ted")
+            row["command"] = provenance()["command"]
             results.setdefault(task_name, {})[strategy] = row
             print(
                 task_name,
@@ -305,22 +306,38 @@ def run_guacamol(args: argparse.Namespace, root: Path, existing: dict[str, Any])
 
 
 def merge_guacamol(args: argparse.Namespace) -> None:
-    """Fold the parallel pieces (``generation_guacamol_<suffix>.json``) into the main file."""
+    """Fold the parallel pieces (``generation_guacamol_<suffix>.json``) into the main file.
+
+    Pieces are applied oldest run first, so a later rerun of a task and strategy wins
+    whatever the suffixes are called; every row keeps the command of the run that made it, and
+    merging again is harmless (runs already recorded are not added twice).
+    """
     main_path = Path(args.out_dir) / "generation_guacamol.json"
     merged = json.loads(main_path.read_text()) if main_path.exists() else {}
-    for piece in sorted(Path(args.out_dir).glob("generation_guacamol_*.json")):
-        data = json.loads(piece.read_text())
+    pieces = [
+        (piece, json.loads(piece.read_text()))
+        for piece in Path(args.out_dir).glob("generation_guacamol_*.json")
+    ]
+    pieces.sort(
+        key=lambda item: max((r.get("date", "") for r in item[1].get("runs", [])), default="")
+    )
+    for piece, data in pieces:
         if merged and data.get("budget") != merged.get("budget"):
             raise SystemExit(f"{piece} has budget {data.get('budget')}, not {merged['budget']}")
         for key in ("budget", "corpus_size", "seed", "ngram_order"):
             merged.setdefault(key, data.get(key))
+        command = (data.get("runs") or [{}])[-1].get("command")
         for task, rows in data.get("results", {}).items():
+            for row in rows.values():
+                row.setdefault("command", command)
             merged.setdefault("results", {}).setdefault(task, {}).update(rows)
-        merged.setdefault("runs", []).extend(data.get("runs", []))
+        runs = merged.setdefault("runs", [])
+        runs.extend(r for r in data.get("runs", []) if r not in runs)
         for note in data.get("notes", []):
             if note not in merged.setdefault("notes", []):
                 merged["notes"].append(note)
-        merged.setdefault("merged_from", []).append(piece.name)
+        if piece.name not in merged.setdefault("merged_from", []):
+            merged["merged_from"].append(piece.name)
     write_json(main_path, merged)
     main_path.with_suffix(".md").write_text(guacamol_markdown(merged))
 
