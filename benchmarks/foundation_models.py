@@ -121,8 +121,9 @@ def markdown(payload: dict[str, Any]) -> str:
         "# Foundation models on MOSES",
         "",
         f"{payload['n_test']} held-out MOSES test molecules; {payload['n_samples']} samples "
-        "from the aggregate posterior, greedy decoding. Throughput on "
-        f"{payload['threads']} CPU threads.",
+        "from the aggregate posterior, greedy decoding. The encode mol/s column comes from each "
+        "model's own quality run, whose thread count may differ; the throughput table below, when "
+        "present, measures every model in one run.",
         "",
         "| model | token acc | exact recon | recon validity | sample validity | uniqueness "
         "| novelty | encode mol/s |",

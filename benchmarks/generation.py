@@ -239,6 +239,13 @@ def moses_markdown(payload: dict[str, Any]) -> str:
         )
     for name, row in payload["baselines"].items():
         lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c)) for c in MOSES_COLUMNS) + " |")
+    lines += ["", "Decoder weights per row (training steps, sha256 prefix of the weights):", ""]
+    for name, row in payload["models"].items():
+        weights = (row.get("decoders") or {}).get(name)
+        if weights:
+            lines.append(f"- {name}: {weights['steps']} steps, `{weights['sha256']}`")
+    for note in payload.get("notes", []):
+        lines += ["", f"Note: {note}"]
     return "\n".join(lines) + "\n"
 
 
