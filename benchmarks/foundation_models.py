@@ -116,6 +116,15 @@ def equal_width_speed(d_model: int, layers: int, lengths: list[int], batch: int 
     return out
 
 
+def equal_width_comparison(d_model: int = 128, layers: int = 3) -> dict:
+    """The stored speed comparison: both encoder stacks at one width, four lengths."""
+    return {
+        "d_model": d_model,
+        "layers": layers,
+        **equal_width_speed(d_model, layers, [32, 64, 128, 256]),
+    }
+
+
 def markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# Foundation models on MOSES",
@@ -174,12 +183,7 @@ def measure_speed(
         assert isinstance(enc, FoundationEncoder)
         rates[name] = round(throughput(enc, test[:2000]), 1)
         print(f"{name}: {rates[name]} mol/s", flush=True)
-    d, layers = 128, 3
-    payload["equal_width"] = {
-        "d_model": d,
-        "layers": layers,
-        **equal_width_speed(d, layers, [32, 64, 128, 256]),
-    }
+    payload["equal_width"] = equal_width_comparison()
     payload["speed"] = {
         "threads": args.threads,
         "encode_mol_per_s": rates,
@@ -250,15 +254,10 @@ def main() -> None:
             "command": provenance()["command"],
         }
         print(payload["models"][name], flush=True)
-    d, layers = 128, 3
     if args.skip_equal_width and "equal_width" in previous:
         payload["equal_width"] = previous["equal_width"]
     else:
-        payload["equal_width"] = {
-            "d_model": d,
-            "layers": layers,
-            **equal_width_speed(d, layers, [32, 64, 128, 256]),
-        }
+        payload["equal_width"] = equal_width_comparison()
     payload["provenance"] = provenance()
     write_json(out, payload)
     out.with_suffix(".md").write_text(markdown(payload))

@@ -132,17 +132,10 @@ MOSES_COLUMNS = [
 def decoder_provenance() -> dict[str, Any]:
     """Training steps and weight hash of each shipped decoder: weights get retrained, and a
     latent-strategy number is only meaningful next to the checkpoint that produced it."""
-    import hashlib
-
     from matfuse.encoders.foundation import shipped_models, weights_dir
+    from matfuse.pretrain.checkpoint import weights_identity
 
-    out: dict[str, Any] = {}
-    for name in shipped_models():
-        directory = weights_dir(name)
-        meta = json.loads((directory / "config.json").read_text()).get("meta", {})
-        digest = hashlib.sha256((directory / "model.safetensors").read_bytes()).hexdigest()
-        out[name] = {"steps": meta.get("steps"), "sha256": digest[:16]}
-    return out
+    return {name: weights_identity(weights_dir(name)) for name in shipped_models()}
 
 
 def moses_smiles(root: Path, split: str) -> list[str]:

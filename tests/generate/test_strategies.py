@@ -92,13 +92,19 @@ def test_progress_callback_signature(corpus):
     assert [c[1] for c in calls] == sorted(c[1] for c in calls)  # running best never drops
 
 
-def test_oracle_counts_distinct_valid_molecules_only():
-    seen = []
+def _recording_scorer():
+    """A scorer giving 1.0 to everything, and the list of what it was asked to score."""
+    seen: list[str] = []
 
     def score(smiles):
         seen.extend(smiles)
         return np.ones(len(smiles))
 
+    return score, seen
+
+
+def test_oracle_counts_distinct_valid_molecules_only():
+    score, seen = _recording_scorer()
     oracle = BudgetedOracle(score, budget=3)
     out = oracle(["CCO", "OCC", "bad", "CCN", "CCO"])  # OCC is CCO
     assert out.tolist() == [1.0, 1.0, 0.0, 1.0, 1.0]
@@ -112,12 +118,7 @@ def test_oracle_counts_distinct_valid_molecules_only():
 
 def test_multi_fragment_candidates_are_rejected_unless_allowed():
     """Counter-ions are the cheapest way to game QED: ``X.Cl.Cl`` must not be scored."""
-    seen = []
-
-    def score(smiles):
-        seen.extend(smiles)
-        return np.ones(len(smiles))
-
+    score, seen = _recording_scorer()
     oracle = BudgetedOracle(score, budget=10)
     out = oracle(["CNCc1ccccc1N.Cl.Cl", "CCO", "[Na+].[Cl-]"])
     assert out.tolist() == [0.0, 1.0, 0.0] and seen == ["CCO"]

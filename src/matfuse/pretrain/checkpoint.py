@@ -10,6 +10,7 @@ position, which is what makes resuming exact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -76,6 +77,18 @@ def save_model_dir(
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
+
+
+def weights_identity(path: str | Path) -> dict:
+    """Training steps and a 16-character sha256 prefix of a model directory's weights.
+
+    Weights get retrained under the same name; a result or a derived run is only meaningful
+    next to the checkpoint that produced it, so this is what gets recorded.
+    """
+    path = Path(path)
+    config = json.loads((path / "config.json").read_text())
+    digest = hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()[:16]
+    return {"steps": config.get("meta", {}).get("steps"), "sha256": digest}
 
 
 def load_model_dir(path: str | Path, device: str = "cpu") -> LoadedModel:

@@ -11,7 +11,6 @@ run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
@@ -25,10 +24,12 @@ from tqdm.auto import tqdm
 
 from matfuse.pretrain.autoencoder import ModelConfig, MoleculeAutoencoder
 from matfuse.pretrain.checkpoint import (
+    LoadedModel,
     load_model_dir,
     load_training_state,
     save_model_dir,
     save_training_state,
+    weights_identity,
 )
 from matfuse.pretrain.data import CorpusStream, StreamPosition, make_examples, read_corpus
 from matfuse.pretrain.inference import encode_examples, reconstruction_metrics
@@ -96,13 +97,6 @@ def _log(path: Path, record: dict) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-def _weights_identity(model_dir: Path) -> dict:
-    """Steps and a short hash of a model directory's weights, for the run record and card."""
-    config = json.loads((model_dir / "config.json").read_text())
-    digest = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()[:16]
-    return {"steps": config.get("meta", {}).get("steps"), "sha256": digest}
-
-
 def _hardware(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(0)
@@ -136,6 +130,7 @@ def pretrain(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run_file, ckpt = out / "run.json", out / "checkpoint"
+    start: LoadedModel | None = None  # the model ``init_from`` names, once loaded
     if run_file.exists():  # resuming: the saved configuration wins
         run = json.loads(run_file.read_text())
         model_cfg = ModelConfig(**run["model"])
@@ -180,7 +175,7 @@ def pretrain(
             "tokenizer": tokenizer.to_dict(),
         }
         if init_from is not None:
-            run["init_from"] = {"path": str(init_from), **_weights_identity(Path(init_from))}
+            run["init_from"] = {"path": str(init_from), **weights_identity(init_from)}
         run_file.write_text(json.dumps(run, indent=2))
 
     device = resolve_device(train_cfg.device)
@@ -201,7 +196,7 @@ def pretrain(
         step, elapsed = state["step"], state["elapsed_s"]
         position = StreamPosition(**state["position"])
     elif "init_from" in run:  # no checkpoint yet: start from the given model's weights
-        start = load_model_dir(run["init_from"]["path"], device=device)
+        start = start or load_model_dir(run["init_from"]["path"])
         model.load_state_dict(start.model.state_dict())
     stream = CorpusStream(
         corpus,
