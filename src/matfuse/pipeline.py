@@ -7,6 +7,7 @@ web UI all use, so that every path from a table to a prediction is the same code
 from __future__ import annotations
 
 import json
+import os
 import platform
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -15,20 +16,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save_file
 from sklearn.base import BaseEstimator
 
-from matfuse.chem.standardize import ParsedMolecules, Standardization
+from matfuse.chem.standardize import Standardization
 from matfuse.encoders.base import valid_rows
 from matfuse.fusion.late import LateFusion, compute_blocks
-from matfuse.inputs import DEFAULT_ENCODERS_BY_KIND, check_encoders, parse_inputs
+from matfuse.inputs import check_encoders, display_keys, get_kind, parse_inputs
 from matfuse.models import PropertyEstimator, load_estimator, save_estimator
+from matfuse.models.manifest import MANIFEST_NAME, atomic_directory, verify_manifest
 
-#: The default representation of molecules (see :mod:`matfuse.inputs` for every kind).
-DEFAULT_ENCODERS: tuple[str, ...] = DEFAULT_ENCODERS_BY_KIND["molecule"]
+#: The default representation of molecules (each input kind declares its own defaults).
+DEFAULT_ENCODERS: tuple[str, ...] = get_kind("molecule").default_encoders
 CONFIG_NAME = "matfuse.json"
 FUSION_WEIGHTS = "fusion.safetensors"
 FORMAT_VERSION = 1
+#: The manifest kind of a saved PropertyModel, and the entries a save owns (replaces).
+MODEL_KIND = "matfuse.PropertyModel"
+_MODEL_ENTRIES = frozenset({CONFIG_NAME, FUSION_WEIGHTS, "estimator"})
 
 
 class PropertyModel(BaseEstimator):
@@ -120,7 +126,7 @@ class PropertyModel(BaseEstimator):
             raise ValueError(f"{len(names)} target names for {Y.shape[1]} target columns")
         usable = _any_valid(blocks) & np.isfinite(Y).any(axis=1)
         if usable.sum() < 2:
-            raise ValueError("fewer than two rows with a valid molecule and a label")
+            raise ValueError("fewer than two rows with a valid input and a label")
         train_blocks = {k: v[usable] for k, v in blocks.items()}
         self.fusion_ = self._fusion().fit_blocks(train_blocks)
         X = self.fusion_.transform_blocks(train_blocks)
@@ -163,10 +169,8 @@ class PropertyModel(BaseEstimator):
         blocks = self.blocks(parsed)
         res = self.predict_with_uncertainty(blocks)
         table = pd.DataFrame({"input": [_display(x) for x in parsed.inputs]})
-        if isinstance(parsed, ParsedMolecules):
-            table["canonical_smiles"] = parsed.canonical
-        else:
-            table["formula"] = parsed.formulas
+        key_label, keys = display_keys(parsed)
+        table[key_label] = keys
         for j, (name, kind) in enumerate(zip(self.target_names_, self.task_types_, strict=True)):
             table[f"pred_{name}"] = res["pred"][:, j]
             if np.isfinite(res["std"][:, j]).any():
@@ -184,44 +188,55 @@ class PropertyModel(BaseEstimator):
 
     # -- persistence ------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write the model as a directory: JSON config, safetensors and estimator files."""
+        """Write the model as a directory: JSON config, safetensors and estimator files.
+
+        Written next to ``directory`` and swapped into place when complete, with a manifest
+        of every file, so an interrupted save leaves the previous model (or nothing), never
+        a partial one. A previous model there is replaced; other entries (the ``report/`` of
+        ``matfuse train``) are kept and listed in the manifest.
+        """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: np.ascontiguousarray(v) for k, v in self.fusion_.state_tensors().items()},
-            str(directory / FUSION_WEIGHTS),
-        )
-        save_estimator(self.estimator_, directory / "estimator", overwrite=True)
-        params = self.get_params()
-        params["encoders"] = list(params["encoders"])
-        config = {
-            "format_version": FORMAT_VERSION,
-            "kind": "PropertyModel",
-            "matfuse_version": _version(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "python": platform.python_version(),
-            "params": params,
-            "target_names": self.target_names_,
-            "task_types": self.task_types_,
-            "n_train": self.n_train_,
-            "fusion": {"encoders": list(self.encoders), "slices": self.fusion_.block_slices_},
-        }
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2))
+        with atomic_directory(directory, MODEL_KIND, owns=_MODEL_ENTRIES.__contains__) as tmp:
+            save_file(
+                {k: np.ascontiguousarray(v) for k, v in self.fusion_.state_tensors().items()},
+                str(tmp / FUSION_WEIGHTS),
+            )
+            save_estimator(self.estimator_, tmp / "estimator")
+            params = self.get_params()
+            params["encoders"] = list(params["encoders"])
+            config = {
+                "format_version": FORMAT_VERSION,
+                "kind": "PropertyModel",
+                "matfuse_version": _version(),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "python": platform.python_version(),
+                "params": params,
+                "target_names": self.target_names_,
+                "task_types": self.task_types_,
+                "n_train": self.n_train_,
+                "fusion": {"encoders": list(self.encoders), "slices": self.fusion_.block_slices_},
+            }
+            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> PropertyModel:
-        """Load a directory written by :meth:`save` (no pickle is involved)."""
+        """Load a directory written by :meth:`save` (no pickle is involved).
+
+        Every file is checked against the manifest before any is parsed, and parsed from the
+        bytes that were checked.
+        """
         directory = Path(directory)
-        config_path = directory / CONFIG_NAME
-        if not config_path.exists():
+        if not any(os.path.lexists(directory / n) for n in (CONFIG_NAME, MANIFEST_NAME)):
             raise FileNotFoundError(f"{directory} is not a matfuse model (no {CONFIG_NAME})")
-        config = json.loads(config_path.read_text())
-        if config.get("kind") != "PropertyModel":
-            raise ValueError(f"{config_path} holds a {config.get('kind')!r}, not a PropertyModel")
+        manifest = verify_manifest(directory, MODEL_KIND)
+        config = manifest.read_json(CONFIG_NAME)
+        if not isinstance(config, dict) or config.get("kind") != "PropertyModel":
+            kind = config.get("kind") if isinstance(config, dict) else None
+            raise ValueError(f"{directory / CONFIG_NAME} holds a {kind!r}, not a PropertyModel")
         model = cls(**config["params"])
         model.fusion_ = model._fusion().load_state_tensors(
-            load_file(str(directory / FUSION_WEIGHTS))
+            load_safetensors(manifest.read_bytes(FUSION_WEIGHTS))
         )
         model.estimator_ = load_estimator(directory / "estimator")
         model.target_names_ = list(config["target_names"])

@@ -92,6 +92,9 @@ def test_no_usable_smiles_column(tmp_path):
     path = tmp_path / "numbers.csv"
     path.write_text("a,b\n1,2\n3,4\n")
     with pytest.raises(UploadError, match="could not find a SMILES column.*choose the SMILES"):
+        table_from_frame(read_upload(path), input_type="molecule")
+    # auto-detection names what it looked for and what to choose
+    with pytest.raises(UploadError, match="SMILES, formula or CIF.*choose the input column"):
         table_from_frame(read_upload(path))
     frame = pd.DataFrame({"smiles": ["xx", "yy"], "y": [1, 2]})
     with pytest.raises(UploadError, match="No row of column 'smiles'"):

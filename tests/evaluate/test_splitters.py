@@ -256,7 +256,8 @@ def test_predefined_split_validates():
 
 
 def test_make_splitter_and_list():
-    assert list_splitters() == ["cluster", "ood", "predefined", "random", "scaffold"]
+    expected = ["cluster", "kfold", "ood", "predefined", "random", "scaffold"]
+    assert list_splitters("molecule") == expected
     s = make_splitter("Scaffold", test_size=0.2, balanced=False)
     assert isinstance(s, ScaffoldSplitter) and s.get_params()["test_size"] == 0.2
     assert "balanced=False" in repr(s)

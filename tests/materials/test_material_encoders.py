@@ -85,7 +85,7 @@ def test_structure_descriptors_flag_isolated_atoms(crystals):
 def test_structure_encoders_refuse_compositions():
     from matfuse.materials.compositions import parse_compositions
 
-    with pytest.raises(TypeError, match="not compositions"):
+    with pytest.raises(TypeError, match="compositions cannot be read as structures"):
         get_encoder("structure-descriptors").transform(parse_compositions(["NaCl"]))
 
 

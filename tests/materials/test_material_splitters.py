@@ -5,14 +5,14 @@ from hypothesis import strategies as st
 
 pytest.importorskip("pymatgen")
 
-from matfuse.materials.compositions import parse_compositions  # noqa: E402
-from matfuse.materials.splitters import (  # noqa: E402
+from matfuse.evaluate.splitters import (  # noqa: E402
     ChemicalSystemSplitter,
     ElementHoldoutSplitter,
     SpaceGroupSplitter,
-    list_material_splitters,
-    make_material_splitter,
+    list_splitters,
+    make_splitter,
 )
+from matfuse.materials.compositions import parse_compositions  # noqa: E402
 from matfuse.materials.structures import parse_structures  # noqa: E402
 from matfuse.materials.symmetry import analyze_symmetry  # noqa: E402
 
@@ -75,7 +75,7 @@ def test_space_group_folds_cover_every_row_once(zoo):
         assert not {groups[i] for i in fold.train} & {groups[i] for i in fold.test}
     with pytest.raises(ValueError, match="groups cannot make"):
         SpaceGroupSplitter().folds(parsed, n_folds=10)
-    with pytest.raises(TypeError, match="needs structures"):
+    with pytest.raises(TypeError, match="needs structure inputs"):
         SpaceGroupSplitter().split(parse_compositions(["NaCl", "MgO"]))
 
 
@@ -109,13 +109,17 @@ def test_chemical_system_split_keeps_systems_whole(nacl, crystals):
 def test_random_and_ood_are_reused_from_evaluate(zoo):
     items = [*zoo, "broken"]
     y = np.arange(len(items), dtype=float)
-    random_split = make_material_splitter("random", test_size=0.25, seed=0).split(items)
+    random_split = make_splitter("random", test_size=0.25, seed=0).split(items)
     _covers_every_row_once(random_split, len(items))
     assert 12 in random_split.train and random_split.sizes["test"] == 3  # 25% of 12 valid
-    ood = make_material_splitter("ood", test_size=0.25, tail="top").split(items, y)
+    ood = make_splitter("ood", test_size=0.25, tail="top").split(items, y)
     assert ood.test.tolist() == [9, 10, 11] and ood.name == "ood"
-    assert set(list_material_splitters()) >= {"random", "ood", "spacegroup", "element", "chemsys"}
-    with pytest.raises(ValueError, match="unknown materials splitter"):
-        make_material_splitter("scaffold")
+    assert set(list_splitters("structure")) >= {"random", "ood", "spacegroup", "element", "chemsys"}
+    # one registry: molecule splitters exist but do not apply to structures
+    assert "scaffold" not in list_splitters("structure")
+    assert "spacegroup" not in list_splitters("composition")
+    assert "element" in list_splitters("composition")
+    with pytest.raises(ValueError, match="unknown splitter"):
+        make_splitter("nope")
     with pytest.raises(TypeError, match="unknown parameter"):
-        make_material_splitter("spacegroup", radius=2)
+        make_splitter("spacegroup", radius=2)

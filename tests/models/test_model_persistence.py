@@ -12,7 +12,8 @@ import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
 from matfuse.models import PropertyEstimator, UnsafeModelError, list_models
-from matfuse.models.persistence import CONFIG_NAME, check_trusted_types
+from matfuse.models.manifest import write_manifest
+from matfuse.models.persistence import CONFIG_NAME, FORMAT_NAME, check_trusted_types
 
 ALL_MODELS = [spec.name for spec in list_models()]
 SMALL = {"n_estimators": 25}
@@ -113,7 +114,7 @@ def saved_dir(tmp_path: Path, regression_split: tuple[np.ndarray, ...]) -> Path:
 
 
 def _replace_components(directory: Path, payload: object) -> None:
-    """Overwrite target_0.skops and fix its checksum, as a malicious author would."""
+    """Overwrite target_0.skops and fix its checksums, as a malicious author would."""
     path = directory / "target_0.skops"
     sio.dump(payload, path)
     config = json.loads((directory / CONFIG_NAME).read_text())
@@ -121,6 +122,7 @@ def _replace_components(directory: Path, payload: object) -> None:
         __import__("hashlib").sha256(path.read_bytes()).hexdigest()
     )
     (directory / CONFIG_NAME).write_text(json.dumps(config))
+    write_manifest(directory, FORMAT_NAME)
 
 
 def test_disallowed_type_in_skops_file_is_refused(saved_dir: Path) -> None:
@@ -130,14 +132,14 @@ def test_disallowed_type_in_skops_file_is_refused(saved_dir: Path) -> None:
 
 
 def test_function_from_allowed_package_is_refused(saved_dir: Path) -> None:
-    # numpy is an allowed package, but a *function* such as numpy.load must never be trusted.
+    # numpy.dtype is allowed, but a *function* such as numpy.load must never be trusted.
     payload = {"estimator": FunctionTransformer(func=np.load), "replicas": [], "conformal": None}
     _replace_components(saved_dir, payload)
     with pytest.raises(UnsafeModelError, match="numpy"):
         PropertyEstimator.load(saved_dir)
     with pytest.raises(UnsafeModelError):
         check_trusted_types(["builtins.eval"])
-    check_trusted_types(["sklearn.linear_model._ridge.Ridge", "collections.OrderedDict"])
+    check_trusted_types(["sklearn.tree._tree.Tree", "collections.OrderedDict"])
 
 
 def test_tampered_file_fails_checksum(saved_dir: Path) -> None:

@@ -1,12 +1,21 @@
 """The Data tab: load a bundled dataset or an upload, inspect it, choose columns and the split.
 
-The pure helpers (``describe_*``, ``apply_choices``) hold the logic and are unit-tested; the
-``build`` function only wires them to components. Loading a dataset immediately applies a
-sensible default split, so a first-time user can go straight to *Learn*.
+Every input kind goes through the same steps: molecules (SMILES), compositions (formulas)
+and crystal structures (CIF/POSCAR text in a table column, single structure files, or a zip
+of them). The kind is detected by the library or chosen by the user; the split choices are
+the splitters the library offers for that kind (scaffold and cluster for molecules; space
+group, element and chemical system for materials). Structures get a *Structure view*:
+formula, space group, lattice and a picture of the cell, plus a rotatable 3-D model.
+
+The pure helpers (``preview_frame``, ``apply_choices``, ``structure_view`` ...) hold the
+logic and are unit-tested; ``build`` only wires them to components. Loading a dataset
+immediately applies a sensible default split, so a first-time user can go straight to
+*Learn*.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,36 +24,53 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from matfuse.app.datasets import BUNDLED, DEFAULT_DATASET
-from matfuse.app.state import SessionState
+from matfuse.app.datasets import BUNDLED, DEFAULT_DATASET, materials_available
+from matfuse.app.kinds import (
+    KIND_CHOICES,
+    SPLIT_LABELS,
+    element_choices,
+    input_column,
+    noun,
+    split_choices_for,
+    split_label,
+    splitter_names,
+    table_kind,
+)
+from matfuse.app.state import SessionState, temp_root
 from matfuse.app.uploads import (
     ALLOWED_EXTENSIONS,
     MAX_UPLOAD_MB,
     UploadError,
     provided_split_labels,
-    read_upload,
+    read_upload_table,
     table_from_frame,
     validation_message,
 )
 from matfuse.benchmark import split_table
-from matfuse.io.table import MoleculeTable
 
-#: UI label → splitter name of :func:`matfuse.evaluate.make_splitter`.
-SPLITS: dict[str, str] = {
-    "as provided": "predefined",
-    "random": "random",
-    "scaffold (Bemis–Murcko groups)": "scaffold",
-    "cluster (Butina on Morgan fingerprints)": "cluster",
-    "OOD (highest target values held out)": "ood",
-}
+logger = logging.getLogger(__name__)
+
+#: UI label → splitter name for molecules (from the library's splitter list).
+SPLITS: dict[str, str] = {split_label(n): n for n in splitter_names("molecule")}
 PREVIEW_ROWS = 200
 PROBLEM_ROWS = 1000
-_ID_LIKE = ("id", "index", "idx", "unnamed", "row", "cid", "name")
+_ID_LIKE = ("id", "index", "idx", "unnamed", "row", "cid", "name", "file", "mp_id")
+#: Splitters whose size is decided by something else than ``test_size``.
+_NO_TEST_SIZE = ("element",)
+NO_STRUCTURE = "The structure view shows crystal structures; the loaded data holds {what}."
 
 
-def split_choices(has_provided: bool) -> list[str]:
-    """ "as provided" only makes sense when the data came with train/valid/test labels."""
-    return [k for k in SPLITS if has_provided or SPLITS[k] != "predefined"]
+def split_choices(has_provided: bool, kind: str = "molecule") -> list[str]:
+    """Labels of the splits for ``kind``; "as provided" only when the data came pre-split."""
+    return [label for label, _ in split_choices_for(kind, has_provided)]
+
+
+def split_name(value: str | None) -> str:
+    """The splitter name for a dropdown value (a name, or a label of older callers)."""
+    if not value:
+        return "random"
+    reverse = {label: name for name, label in SPLIT_LABELS.items()}
+    return reverse.get(value, SPLITS.get(value, value))
 
 
 def numeric_columns(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
@@ -70,25 +96,56 @@ def guess_target(frame: pd.DataFrame, candidates: list[str]) -> str | None:
     return candidates[0] if candidates else None
 
 
-def preview_frame(table: MoleculeTable, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
-    """First rows with a ``status`` column saying whether each molecule is usable."""
+def structure_headline(value: Any) -> str:
+    """A structure's text as one short cell: its ``data_`` line (or first line) and length.
+
+    CIF writers often start with a comment (``# generated using pymatgen``), which says
+    nothing about the structure, so comment lines are skipped.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    lines = [ln.strip() for ln in value.strip().splitlines()]
+    named = next((ln for ln in lines if ln.startswith("data_")), None)
+    first = named or next((ln for ln in lines if ln and not ln.startswith("#")), lines[0])
+    return f"{_short(first, 40)} … ({len(lines)} lines)" if len(lines) > 1 else _short(first, 60)
+
+
+_structure_cell = structure_headline
+
+
+def preview_frame(table: Any, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """First rows with a ``status`` column saying whether each input is usable.
+
+    Structures get their parsed ``reduced formula`` next to the status, and their text
+    column shows one line per structure (the full text is in the structure view).
+    """
+    kind = table_kind(table)
     head = table.frame.head(limit).copy()
+    head = head.drop(columns=[c for c in head.columns if str(c).startswith("_")])
+    col = input_column(table)
+    if kind == "structure" and col in head:
+        head[col] = [_structure_cell(v) for v in head[col]]
+    if kind == "structure" and "reduced formula" not in head:
+        head.insert(0, "reduced formula", [f or "" for f in table.parsed.formulas[:limit]])
     status = ["ok" if e is None else f"✗ {e}" for e in table.errors[:limit]]
     head.insert(0, "status", status)
     head.insert(0, "#", np.arange(1, len(head) + 1))
     return _displayable(head)
 
 
-def problem_frame(table: MoleculeTable, limit: int = PROBLEM_ROWS) -> pd.DataFrame:
+def problem_frame(table: Any, limit: int = PROBLEM_ROWS) -> pd.DataFrame:
     """Every row that cannot be used (up to ``limit``), with the reason."""
     bad = [i for i, e in enumerate(table.errors) if e is not None][:limit]
-    return pd.DataFrame(
-        {
-            "#": [i + 1 for i in bad],
-            table.smiles_col: [_short(table.frame[table.smiles_col].iloc[i]) for i in bad],
-            "problem": [table.errors[i] for i in bad],
-        }
-    )
+    col = input_column(table)
+    frame = table.frame
+    label_col = next((c for c in ("file", "id", "name") if c in frame.columns and c != col), None)
+    out: dict[str, Any] = {"#": [i + 1 for i in bad]}
+    if label_col is not None:
+        out[label_col] = [_short(frame[label_col].iloc[i]) for i in bad]
+    show = _structure_cell if table_kind(table) == "structure" else _short
+    out[col] = [show(frame[col].iloc[i]) for i in bad]
+    out["problem"] = [table.errors[i] for i in bad]
+    return pd.DataFrame(out)
 
 
 def _short(value: Any, width: int = 120) -> str:
@@ -105,14 +162,55 @@ def _displayable(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _split_params(
+    name: str, test_size: float, valid_size: float, element: str | None, table: Any
+) -> dict[str, Any]:
+    if name == "predefined":
+        return {}
+    params: dict[str, Any] = {"valid_size": float(valid_size)}
+    if name not in _NO_TEST_SIZE:
+        params["test_size"] = float(test_size)
+    if name == "element":
+        params["element"] = element or element_choices(table.parsed, float(test_size))[1] or "O"
+    return params
+
+
+def _split(
+    table: Any, name: str, provided: list[str] | None, seed: int, params: dict[str, Any]
+) -> Any:
+    """:func:`split_table`, dropping size options a splitter does not take.
+
+    Not every splitter has ``test_size`` (a k-fold split, a held-out element); the library
+    says so with a ``TypeError`` naming what it accepts, so the split is retried without
+    the sizes rather than hand-listing each splitter's parameters here.
+    """
+    attempts = [params, {k: v for k, v in params.items() if k != "test_size"}]
+    attempts.append({k: v for k, v in params.items() if k not in ("test_size", "valid_size")})
+    error: Exception | None = None
+    tried: list[dict[str, Any]] = []
+    for options in attempts:
+        if options in tried:
+            continue
+        tried.append(options)
+        try:
+            return split_table(table, split=name, provided=provided, seed=seed, **options)
+        except TypeError as err:
+            error = err
+            logger.info("splitter %s refused %s: %s", name, sorted(options), err)
+        except ValueError as err:
+            raise UploadError(f"Could not make a {split_label(name)} split: {err}") from None
+    raise UploadError(f"Could not make a {split_label(name)} split: {error}") from None
+
+
 def apply_choices(
     session: SessionState,
-    smiles_col: str | None,
+    input_col: str | None,
     targets: list[str] | None,
-    split_label: str,
+    split_label_or_name: str,
     test_size: float = 0.2,
     valid_size: float = 0.1,
     seed: int = 0,
+    element: str | None = None,
 ) -> str:
     """Re-validate for the chosen columns, split, store the split; returns a status line."""
     if session.table is None:
@@ -120,11 +218,14 @@ def apply_choices(
     targets = [t for t in (targets or []) if t]
     if not targets:
         raise UploadError("Choose at least one target column (a column of numbers to predict).")
-    if smiles_col in targets:
-        raise UploadError(f"{smiles_col!r} is the SMILES column; it cannot also be a target.")
+    kind = session.kind
+    if input_col in targets:
+        raise UploadError(
+            f"{input_col!r} is the {noun(kind, 1)} column; it cannot also be a target."
+        )
     table = session.table
-    if smiles_col and smiles_col != table.smiles_col:
-        table = table_from_frame(table.frame, smiles_col, targets)
+    if input_col and input_col != input_column(table):
+        table = table_from_frame(table.frame, input_col, targets, kind)
         session.set_table(table, session.source, session.provided_split)
     else:
         missing = [t for t in targets if t not in table.frame.columns]
@@ -136,66 +237,137 @@ def apply_choices(
     empty = [t for j, t in enumerate(targets) if not np.isfinite(Y[:, j]).any()]
     if empty:
         raise UploadError(f"Target column(s) {empty} hold no numbers; choose numeric columns.")
-    name = SPLITS.get(split_label, "random")
-    params: dict[str, Any] = {}
-    if name != "predefined":
-        params = {"test_size": float(test_size), "valid_size": float(valid_size)}
-    try:
-        data = split_table(
-            table, split=name, provided=session.provided_split, seed=int(seed), **params
-        )
-    except (ValueError, TypeError) as err:
-        raise UploadError(f"Could not make a {split_label} split: {err}") from None
+    name = split_name(split_label_or_name)
+    if name not in splitter_names(kind):
+        raise UploadError(f"The {split_label(name)} split does not apply to {noun(kind)}.")
+    params = _split_params(name, test_size, valid_size, element, table)
+    data = _split(table, name, session.provided_split, int(seed), params)
     if name == "predefined":
         data.split_name = "as provided"
     session.split = data
     session.needs_split = False
     labelled = int(np.isfinite(Y).any(axis=1).sum())
-    leaks = data.notes.get("leaked_test_molecules", 0)
+    leaks = sum(int(v) for k, v in data.notes.items() if str(k).startswith("leaked_test_"))
+    detail = f" (held-out element {params['element']})" if name == "element" else ""
     text = (
-        f"**Split: {data.split_name}** — {len(data.train):,} train · {len(data.valid):,} valid "
-        f"· {len(data.test):,} test rows; {labelled:,} rows carry a label for "
-        f"{', '.join(targets)}."
+        f"**Split: {data.split_name}**{detail} — {len(data.train):,} train · "
+        f"{len(data.valid):,} valid · {len(data.test):,} test rows; {labelled:,} rows carry "
+        f"a label for {', '.join(targets)}."
     )
     if leaks:
-        text += f" **Warning:** {leaks} test molecules also occur in train/valid."
+        text += f" **Warning:** {leaks} test {noun(kind)} also occur in train/valid."
     return text
+
+
+# ------------------------------------------------------------------------ structure view
+
+
+def _first_valid_row(table: Any) -> int | None:
+    valid = np.flatnonzero(np.asarray(table.parsed.valid))
+    return int(valid[0]) + 1 if valid.size else None
+
+
+def structure_view(session: SessionState, row: Any) -> tuple[str, str | None, str | None]:
+    """Markdown, PNG path and GLB path for 1-based ``row`` of a structure table."""
+    table = session.table
+    if table is None:
+        return "Load a dataset first.", None, None
+    if session.kind != "structure":
+        return NO_STRUCTURE.format(what=noun(session.kind)), None, None
+    try:
+        number = int(row)
+    except (TypeError, ValueError):
+        return "Give a row number.", None, None
+    if not 1 <= number <= len(table):
+        return f"Row {number} does not exist: the table has {len(table):,} rows.", None, None
+    i = number - 1
+    structure = table.parsed.structures[i]
+    label = _row_label(table, i)
+    if structure is None:
+        return f"### Row {number}{label}\n✗ {table.errors[i]}", None, None
+    from matfuse.app.crystal_view import view_structure
+
+    view = view_structure(structure, session.workdir / "views", f"row{number}")
+    values = _target_text(table, i)
+    return view.markdown(f"Row {number}{label}") + values, str(view.image), str(view.model3d)
+
+
+def _row_label(table: Any, i: int) -> str:
+    frame = table.frame
+    for col in ("file", "id", "name", "material_id"):
+        if col in frame.columns and isinstance(frame[col].iloc[i], str):
+            return f" · {frame[col].iloc[i]}"
+    return ""
+
+
+def _target_text(table: Any, i: int) -> str:
+    if not table.targets:
+        return ""
+    Y = table.target_matrix()
+    parts = [f"{t} = {Y[i, j]:.4g}" for j, t in enumerate(table.targets) if np.isfinite(Y[i, j])]
+    return ("\n\n" + " · ".join(parts)) if parts else ""
+
+
+# ----------------------------------------------------------------------------- loading
 
 
 @dataclass
 class DataTab:
-    """Components other tabs listen to."""
+    """Components and events other tabs listen to."""
 
     status: gr.Markdown
     split_status: gr.Markdown
     targets: gr.Dropdown
     loaded: gr.Button
+    #: events after which the table (and maybe its kind) changed: chain on their ``then``
+    table_events: list[Any]
 
 
-def _after_load(session: SessionState, default_target: str | None) -> tuple[Any, ...]:
+def _after_load(
+    session: SessionState, default_target: str | None, notes: list[str] | None = None
+) -> tuple[Any, ...]:
     table = session.table
     assert table is not None
+    kind = session.kind
     frame = table.frame
     split_col, _ = provided_split_labels(frame)
-    exclude = (table.smiles_col, *([split_col] if split_col else []))
+    exclude = (input_column(table), *([split_col] if split_col else []))
     numeric = numeric_columns(frame, exclude)
     target = default_target if default_target in numeric else guess_target(frame, numeric)
     has_provided = session.provided_split is not None
-    choices = split_choices(has_provided)
+    choices = split_choices_for(kind, has_provided)
     status = f"Loaded **{session.source}**.\n\n{validation_message(table)}"
+    for note in notes or []:
+        status += f"\n\n{note}"
     if split_col:
         status += (
             f"\n\nNote: column `{split_col}` holds train/valid/test labels; "
             "the 'as provided' split uses them."
         )
+    elements, element = ([], None) if kind == "molecule" else element_choices(table.parsed)
+    first = (_first_valid_row(table) or 1) if kind == "structure" else None
+    if first is not None:
+        info, image, model = structure_view(session, first)
+    else:
+        info, image, model = NO_STRUCTURE.format(what=noun(kind)), None, None
+    columns = [str(c) for c in frame.columns if not str(c).startswith("_")]
     return (
         status,
-        gr.update(choices=[str(c) for c in frame.columns], value=table.smiles_col),
+        gr.update(value=kind),
+        gr.update(choices=columns, value=input_column(table)),
         gr.update(choices=numeric, value=[target] if target else []),
-        gr.update(choices=choices, value=choices[0]),
+        gr.update(choices=choices, value=choices[0][1]),
+        gr.update(choices=elements, value=element, visible=False),
         gr.update(value=preview_frame(table), visible=True),
         gr.update(value=problem_frame(table), visible=True),
+        info,
+        image,
+        model,
+        gr.update(value=first or 1),
     )
+
+
+N_LOAD_OUTPUTS = 12
 
 
 def load_bundled(name: str, session: SessionState) -> tuple[Any, ...]:
@@ -208,36 +380,78 @@ def load_bundled(name: str, session: SessionState) -> tuple[Any, ...]:
     return _after_load(session, dataset.target)
 
 
-def load_upload(path: str | None, session: SessionState) -> tuple[Any, ...]:
-    """Validate and load an uploaded file.
+def _rejected(message: str) -> tuple[Any, ...]:
+    """Keep everything shown as it is and explain the problem in the status box."""
+    return (message, *(gr.update(),) * (N_LOAD_OUTPUTS - 1))
+
+
+def load_upload(
+    path: str | None, session: SessionState, kind: str | None = None
+) -> tuple[Any, ...]:
+    """Validate and load an uploaded table, structure file or zip of structures.
 
     A rejected file leaves the previously loaded data in place and explains the problem in
     the status box (which stays visible, unlike a toast), so the UI remains usable.
     """
     try:
-        frame = read_upload(path)
-        table = table_from_frame(frame)
+        uploaded = read_upload_table(path)
+        wanted = uploaded.kind or (None if kind in (None, "", "auto") else kind)
+        table = table_from_frame(uploaded.frame, uploaded.input_col, None, wanted)
     except UploadError as err:
-        keep = (gr.update(),) * 5
-        return (f"**Upload rejected.** {err}", *keep)
+        return _rejected(f"**Upload rejected.** {err}")
     _, provided = provided_split_labels(table.frame)
     name = Path(str(path)).name if path else "upload"
     session.set_table(table, f"{name} (uploaded)", provided)
-    return _after_load(session, None)
+    return _after_load(session, None, uploaded.notes)
+
+
+def change_kind(kind: str | None, session: SessionState) -> tuple[Any, ...]:
+    """Re-read the loaded data as another input kind (the user overrode the detection)."""
+    table = session.table
+    if table is None:
+        return _rejected("No data loaded yet.")
+    wanted = None if kind in (None, "", "auto") else kind
+    if wanted == session.kind:
+        return (gr.update(),) * N_LOAD_OUTPUTS
+    frame = table.frame.drop(columns=[c for c in table.frame.columns if c == "_read_error"])
+    try:
+        new = table_from_frame(frame, None, list(table.targets), wanted)
+    except UploadError as err:
+        try:  # the current column may hold the other kind, e.g. formulas named "name"
+            new = table_from_frame(frame, input_column(table), list(table.targets), wanted)
+        except UploadError:
+            return _rejected(f"**Input kind not changed.** {err}")
+    session.set_table(new, session.source, session.provided_split)
+    return _after_load(session, (table.targets or [None])[0])
+
+
+def example_zip_path() -> str | None:
+    """The downloadable example zip (made once per server process), if pymatgen is here."""
+    if not materials_available():
+        return None
+    from matfuse.app.examples import example_zip
+
+    return str(example_zip(temp_root() / "examples"))
 
 
 def build(state: gr.State) -> DataTab:
     """Lay out the Data tab and wire its events."""
     with gr.Tab("1 · Data", id="data"):
         gr.Markdown(
-            "Pick a bundled dataset or upload your own table of molecules "
-            f"({', '.join(ALLOWED_EXTENSIONS)}; up to {MAX_UPLOAD_MB} MB). Files are only "
+            "Pick a bundled dataset or upload your own: a table of molecules (SMILES), "
+            "compositions (formulas) or crystal structures (a CIF/POSCAR text column); a "
+            "single CIF/POSCAR file; or a **zip of CIF/POSCAR files** (one row per file; a "
+            "`.csv` inside with a column of file names adds labels). Accepted: "
+            f"{', '.join(ALLOWED_EXTENSIONS)}, up to {MAX_UPLOAD_MB} MB. Files are only "
             "parsed, never executed."
         )
         with gr.Row():
             with gr.Column(scale=1):
                 dataset = gr.Dropdown(
-                    choices=list(BUNDLED), value=DEFAULT_DATASET, label="Bundled dataset"
+                    choices=[(d.label, d.name) for d in BUNDLED.values()],
+                    value=DEFAULT_DATASET,
+                    label="Bundled dataset",
+                    elem_id="bundled-dataset",
                 )
                 info = gr.Markdown(BUNDLED[DEFAULT_DATASET].description)
                 load_btn = gr.Button("Load bundled dataset", variant="primary", elem_id="load-data")
@@ -247,14 +461,45 @@ def build(state: gr.State) -> DataTab:
                     type="filepath",
                     elem_id="upload-data",
                 )
+                if materials_available():
+                    gr.DownloadButton(
+                        "Example structure zip (CIFs + labels.csv)",
+                        value=example_zip_path,
+                        size="sm",
+                        elem_id="example-zip",
+                    )
             with gr.Column(scale=2):
                 status = gr.Markdown("No data loaded yet.", elem_id="data-status")
                 with gr.Row():
-                    smiles_col = gr.Dropdown(label="SMILES column", choices=[], interactive=True)
+                    kind = gr.Dropdown(
+                        choices=KIND_CHOICES,
+                        value="auto",
+                        label="Input kind",
+                        info="detected on load; change it to re-read the data",
+                        elem_id="input-kind",
+                    )
+                    input_col = gr.Dropdown(
+                        label="Input column (SMILES, formula or structure)",
+                        choices=[],
+                        interactive=True,
+                        elem_id="input-col",
+                    )
                     targets = gr.Dropdown(
                         label="Target column(s)", choices=[], multiselect=True, interactive=True
                     )
-                    split = gr.Dropdown(label="Split", choices=split_choices(False), value="random")
+                with gr.Row():
+                    split = gr.Dropdown(
+                        label="Split",
+                        choices=split_choices_for("molecule", False),
+                        value="random",
+                        elem_id="split-choice",
+                    )
+                    element = gr.Dropdown(
+                        label="Held-out element (test = every row containing it)",
+                        choices=[],
+                        visible=False,
+                        elem_id="split-element",
+                    )
                 with gr.Accordion("Split options", open=False):
                     with gr.Row():
                         test_size = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Test share")
@@ -271,13 +516,52 @@ def build(state: gr.State) -> DataTab:
                 problems = gr.Dataframe(
                     interactive=False, max_height=420, visible=False, elem_id="problems"
                 )
+            with gr.Tab("Structure view", elem_id="structure-view-tab"):
+                gr.Markdown(
+                    "For crystal structures: pick a row (or click one in the preview) to see "
+                    "its formula, space group, lattice and cell. Drag the 3-D model to rotate."
+                )
+                with gr.Row():
+                    s_row = gr.Number(
+                        value=1, precision=0, minimum=1, label="Row", elem_id="structure-row"
+                    )
+                    s_btn = gr.Button("Show structure", elem_id="show-structure")
+                s_info = gr.Markdown(elem_id="structure-info")
+                with gr.Row():
+                    s_image = gr.Image(
+                        type="filepath",
+                        label="Unit cell",
+                        interactive=False,
+                        height=420,
+                        elem_id="structure-image",
+                    )
+                    s_model = gr.Model3D(
+                        label="Unit cell (3-D, drag to rotate)",
+                        height=420,
+                        interactive=False,
+                        elem_id="structure-3d",
+                    )
 
-    outputs = [status, smiles_col, targets, split, preview, problems]
-    split_inputs = [state, smiles_col, targets, split, test_size, valid_size, seed]
+    outputs = [
+        status,
+        kind,
+        input_col,
+        targets,
+        split,
+        element,
+        preview,
+        problems,
+        s_info,
+        s_image,
+        s_model,
+        s_row,
+    ]
+    assert len(outputs) == N_LOAD_OUTPUTS
+    split_inputs = [state, input_col, targets, split, test_size, valid_size, seed, element]
 
-    def apply(session: SessionState, smi: str, tgt: list[str], label: str, *rest: Any) -> str:
+    def apply(session: SessionState, col: str, tgt: list[str], value: str, *rest: Any) -> str:
         try:
-            return apply_choices(session, smi, tgt, label, *rest)
+            return apply_choices(session, col, tgt, value, *rest)
         except UploadError as err:
             return f"**Not applied.** {err}"
 
@@ -287,12 +571,37 @@ def build(state: gr.State) -> DataTab:
             return gr.update()
         return apply(session, *args)
 
+    def show(session: SessionState, row: Any) -> tuple[Any, ...]:
+        return structure_view(session, row)
+
+    def select_row(session: SessionState, evt: gr.SelectData) -> Any:
+        if session.kind != "structure" or not evt.index:
+            return gr.skip()
+        index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        number = int(index) + 1
+        return (number, *structure_view(session, number))
+
+    def split_changed(value: str) -> Any:
+        return gr.update(visible=split_name(value) == "element")
+
     dataset.change(lambda n: BUNDLED[n].description if n in BUNDLED else "", dataset, info)
-    load_btn.click(load_bundled, [dataset, state], outputs).then(
+    load_event = load_btn.click(load_bundled, [dataset, state], outputs).then(
         apply_after_load, split_inputs, split_status
     )
-    upload.upload(load_upload, [upload, state], outputs).then(
+    upload_event = upload.upload(load_upload, [upload, state, kind], outputs).then(
         apply_after_load, split_inputs, split_status
     )
+    kind_event = kind.input(change_kind, [kind, state], outputs).then(
+        apply_after_load, split_inputs, split_status
+    )
+    split.change(split_changed, split, element)
     apply_btn.click(apply, split_inputs, split_status)
-    return DataTab(status=status, split_status=split_status, targets=targets, loaded=load_btn)
+    s_btn.click(show, [state, s_row], [s_info, s_image, s_model])
+    preview.select(select_row, [state], [s_row, s_info, s_image, s_model])
+    return DataTab(
+        status=status,
+        split_status=split_status,
+        targets=targets,
+        loaded=load_btn,
+        table_events=[load_event, upload_event, kind_event],
+    )

@@ -113,9 +113,14 @@ def objective_spec(
 
 
 def model_target_choices(session: SessionState) -> list[str]:
-    """Targets of the session's trained model (empty before training)."""
+    """Targets of the session's trained model (empty before training).
+
+    Only a molecule model can score generated molecules; a materials model is not offered.
+    """
     model = session.model
-    return list(getattr(model, "target_names_", []) or []) if model is not None else []
+    if model is None or getattr(model, "input_type", "molecule") != "molecule":
+        return []
+    return list(getattr(model, "target_names_", []) or [])
 
 
 def model_term(
@@ -150,6 +155,12 @@ def default_window(session: SessionState, target: str | None) -> tuple[float | N
 
 def model_note(session: SessionState) -> str:
     names = model_target_choices(session)
+    if session.model is not None and not names:
+        kind = getattr(session.model, "input_type", "")
+        return (
+            f"The trained model reads {kind}s; generation designs molecules, so it cannot "
+            "be a target here. Train a model on molecules to use its predictions."
+        )
     if not names:
         return "No trained model yet: train one in the **Learn** tab to use its predictions."
     pm = session.model
@@ -409,6 +420,11 @@ def build(state: gr.State) -> GenerateTab:
             if start_from_data:
                 if session.table is None:
                     raise ValueError("Load a dataset first (Data tab), or untick 'Start from'.")
+                if session.kind != "molecule":
+                    raise ValueError(
+                        f"The loaded data holds {session.kind}s, not molecules; untick "
+                        "'Start from' or load a molecule dataset."
+                    )
                 initial = [s for s in session.table.parsed.canonical if s][:MAX_INITIAL]
         except ValueError as err:  # SpecError is a ValueError
             raise gr.Error(str(err), title="Generation not started") from None

@@ -14,6 +14,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from matfuse.app.kinds import noun
 from matfuse.app.represent_tab import RepresentTab, chosen_encoders
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
 from matfuse.app.training import (
@@ -50,9 +51,9 @@ def ready_text(session: SessionState, encoders: list[str]) -> str:
         return "**Not ready:** load a dataset and choose its split in the **Data** tab first."
     enc = " + ".join(encoders) if encoders else "none chosen (Represent tab)"
     return (
-        f"Data: **{session.source}**, target(s) **{', '.join(data.target_names)}**, "
-        f"split **{data.split_name}** ({len(data.fit_rows):,} fit / {len(data.test):,} test). "
-        f"Encoders: **{enc}**."
+        f"Data: **{session.source}** ({noun(session.kind)}), target(s) "
+        f"**{', '.join(data.target_names)}**, split **{data.split_name}** "
+        f"({len(data.fit_rows):,} fit / {len(data.test):,} test). Encoders: **{enc}**."
     )
 
 

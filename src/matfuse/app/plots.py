@@ -1,5 +1,7 @@
 """Pictures for the UI: molecule depictions, the 2-D latent map and residual plots.
 
+(Crystal structures are drawn by :mod:`matfuse.app.crystal_view`.)
+
 Matplotlib figures are built as ``Figure`` objects and saved through the Agg canvas, never
 through ``pyplot``, because Gradio runs callbacks in worker threads and pyplot's global state
 is not thread-safe (the same rule as :mod:`matfuse.evaluate.plots`).
@@ -78,7 +80,7 @@ def latent_map(
     ok = np.logical_or.reduce([valid_rows(np.asarray(blocks[e])) for e in encoders])
     rows = np.flatnonzero(ok)
     if rows.size < 3:
-        raise ValueError("fewer than three molecules could be encoded; nothing to map")
+        raise ValueError("fewer than three rows could be encoded; nothing to map")
     sub = {e: blocks[e][rows] for e in encoders}
     X = np.nan_to_num(fusion.fit_blocks(sub).transform_blocks(sub).astype(np.float64))
     if method.upper() == "UMAP":
@@ -103,19 +105,22 @@ def map_frame(
     smiles: Sequence[str | None],
     target: np.ndarray | None,
     target_name: str,
+    item: str = "molecule",
+    key: str = "smiles",
 ) -> pd.DataFrame:
-    """The table behind the scatter plot: coordinates, row number, SMILES and target.
+    """The table behind the scatter plot: coordinates, row number, identity and target.
 
-    ``row`` is the 0-based dataset index the click handler sends back; ``molecule`` is the
-    1-based label (``#12``) shown in tooltips, matching the depiction captions and the preview.
+    ``row`` is the 0-based dataset index the click handler sends back; ``item`` (``molecule``
+    or ``material``) is the 1-based label (``#12``) shown in tooltips, matching the captions
+    and the preview; ``key`` names the identity column (``smiles`` or ``formula``).
     """
     frame = pd.DataFrame(
         {
             "x": np.round(coords[:, 0], 4),
             "y": np.round(coords[:, 1], 4),
             "row": rows.astype(int),
-            "molecule": [f"#{int(i) + 1}" for i in rows],
-            "smiles": [smiles[i] for i in rows],
+            item: [f"#{int(i) + 1}" for i in rows],
+            key: [smiles[i] for i in rows],
         }
     )
     if target is not None:

@@ -1,11 +1,16 @@
-"""The Predict tab: new molecules in, predictions with uncertainty and depictions out.
+"""The Predict tab: new inputs in, predictions with uncertainty (and pictures) out.
 
-Predictions come from :meth:`PropertyModel.predict_table` of the session's trained model, so
-the CSV a user downloads has the same columns as ``matfuse predict`` writes.
+What goes in follows the trained model's input kind: SMILES or formulas pasted one per line
+(optionally followed by a name), CIF/POSCAR text pasted whole, or an uploaded table, single
+structure file or zip of structure files. Predictions come from
+:meth:`PropertyModel.predict_table` of the session's model, so the CSV a user downloads has
+the same columns as ``matfuse predict`` writes; a row that cannot be used keeps its input
+and says why in the ``error`` column.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,20 +19,38 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from matfuse.app.data_tab import structure_headline
+from matfuse.app.kinds import INPUT_WHAT, noun
 from matfuse.app.plots import depiction_gallery
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
-from matfuse.app.uploads import ALLOWED_EXTENSIONS, MAX_UPLOAD_MB, UploadError, read_upload
-from matfuse.io.readers import find_smiles_column
+from matfuse.app.uploads import (
+    ALLOWED_EXTENSIONS,
+    FILE_COLUMN,
+    MAX_UPLOAD_MB,
+    READ_ERROR_COLUMN,
+    UploadError,
+    read_upload_table,
+    refuse_paths,
+)
+
+logger = logging.getLogger(__name__)
 
 #: Pasted lines accepted at once; larger batches belong in a file upload.
 MAX_PASTED = 1000
+#: Structures drawn under the results (each rendering costs ~0.1 s).
+MAX_CELL_RENDERS = 12
 EXAMPLE = "CC(=O)Nc1ccc(O)cc1 paracetamol\nCn1cnc2c1c(=O)n(C)c(=O)n2C caffeine\nC1CC( broken"
-_NAME_COLUMNS = ("name", "id", "compound", "title")
+EXAMPLES = {
+    "molecule": EXAMPLE,
+    "composition": "Fe2O3 hematite\nNaCl rocksalt\nLiFePO4\nXx2O broken",
+    "structure": "Paste one CIF or POSCAR here, or upload .cif/.vasp files or a .zip of them.",
+}
+_NAME_COLUMNS = ("name", "id", "compound", "title", FILE_COLUMN)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def parse_pasted(text: str | None, limit: int = MAX_PASTED) -> tuple[list[str], list[str]]:
-    """SMILES and names from pasted lines: ``SMILES [name]``; blank and ``#`` lines skipped."""
+    """Inputs and names from pasted lines: ``INPUT [name]``; blank and ``#`` lines skipped."""
     smiles: list[str] = []
     names: list[str] = []
     for line in (text or "").splitlines():
@@ -44,19 +67,65 @@ def parse_pasted(text: str | None, limit: int = MAX_PASTED) -> tuple[list[str], 
     return smiles, names
 
 
-def inputs_from_file(path: str) -> tuple[list[str], list[str]]:
-    """SMILES (and names, if a name-like column exists) from an uploaded file."""
-    frame = read_upload(path)
+def parse_pasted_for(kind: str, text: str | None) -> tuple[list[Any], list[str]]:
+    """Pasted text for a model of ``kind``: one structure as a whole, else one per line."""
+    if kind != "structure":
+        return parse_pasted(text)
+    text = (text or "").strip()
+    if not text:
+        return [], []
+    if "\n" not in text:
+        raise UploadError(
+            "Paste the whole CIF or POSCAR text (several lines), or upload structure files."
+        )
+    return [text], ["pasted structure"]
+
+
+def inputs_from_file(path: str, kind: str = "molecule") -> tuple[list[Any], list[str]]:
+    """Inputs (and names, if a name-like column exists) from an uploaded file."""
+    inputs, names, _ = read_inputs(path, kind)
+    return inputs, names
+
+
+def read_inputs(path: str, kind: str = "molecule") -> tuple[list[Any], list[str], list[str | None]]:
+    """Inputs, names and per-row read errors from an uploaded file.
+
+    Structure files and zips give one structure per file, named by the file (a file that
+    could not be read keeps its row, with the reason); tables are searched for the column
+    of the model's kind, as ``matfuse predict`` does.
+    """
+    from matfuse.inputs import detect_input_kind
+
+    uploaded = read_upload_table(path)
+    frame = uploaded.frame
+    if uploaded.kind is not None and uploaded.kind != kind:
+        raise UploadError(
+            f"This model predicts from {noun(kind)}; {Path(str(path)).name} holds "
+            f"{noun(uploaded.kind)}."
+        )
     try:
-        col = find_smiles_column(frame)
-    except ValueError as err:
-        raise UploadError(str(err).replace("(--smiles-col)", "(name it 'smiles')")) from None
+        found, col = detect_input_kind(frame, kind, uploaded.input_col)
+    except (KeyError, ValueError) as err:
+        text = str(err.args[0] if err.args else err)
+        text = text.replace("(--smiles-col)", "(name it 'smiles')")
+        text = text.replace("(--input-col, --input-type)", f"(a column of {INPUT_WHAT[kind]})")
+        raise UploadError(text) from None
+    if found == "structure" and uploaded.kind is None:
+        frame = refuse_paths(frame, col)
     lowered = {str(c).lower(): c for c in frame.columns}
     name_col = next((lowered[n] for n in _NAME_COLUMNS if n in lowered and lowered[n] != col), None)
-    smiles = ["" if pd.isna(v) else str(v) for v in frame[col]]
-    if name_col is None:
-        return smiles, [""] * len(smiles)
-    return smiles, ["" if pd.isna(v) else str(v) for v in frame[name_col]]
+    inputs = [None if _missing(v) else (v if found == "structure" else str(v)) for v in frame[col]]
+    errors: list[str | None] = [None] * len(inputs)
+    if READ_ERROR_COLUMN in frame.columns:
+        errors = [e if isinstance(e, str) and e else None for e in frame[READ_ERROR_COLUMN]]
+    names = [""] * len(inputs)
+    if name_col is not None:
+        names = ["" if _missing(v) else str(v) for v in frame[name_col]]
+    return inputs, names, errors
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,13 +140,20 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def predict_frame(session: SessionState, smiles: list[str], names: list[str]) -> pd.DataFrame:
+def model_kind(session: SessionState) -> str:
+    """The input kind the session's model reads (molecules for older models)."""
+    return str(getattr(session.model, "input_type", "molecule") or "molecule")
+
+
+def predict_frame(session: SessionState, inputs: list[Any], names: list[str]) -> pd.DataFrame:
     """``predict_table`` of the session's model with a ``name`` column in front."""
     if session.model is None:
         raise UploadError("Train a model in the Learn tab first.")
-    if not smiles:
-        raise UploadError("Paste at least one SMILES (one per line) or upload a file.")
-    table = session.model.predict_table(smiles)
+    kind = model_kind(session)
+    if not inputs:
+        what = "one SMILES (one per line)" if kind == "molecule" else f"one {noun(kind, 1)}"
+        raise UploadError(f"Paste at least {what} or upload a file.")
+    table = session.model.predict_table(inputs)
     table.insert(0, "name", names)
     return table
 
@@ -105,15 +181,58 @@ def write_results(table: pd.DataFrame, directory: Path) -> Path:
     return path
 
 
+def shown_frame(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The results as displayed: rounded numbers; a structure's text shortened to a line."""
+    shown = table.copy()
+    if kind == "structure":
+        shown["input"] = [structure_headline(v) for v in shown["input"]]
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].round(3)
+    return shown
+
+
+def result_gallery(
+    session: SessionState, inputs: list[Any], table: pd.DataFrame
+) -> list[tuple[Any, str]]:
+    """Depictions of molecules or renderings of structures, captioned with the prediction."""
+    kind = model_kind(session)
+    labels = captions(table, session.model.target_names_)
+    if kind == "molecule":
+        return depiction_gallery(list(table["canonical_smiles"]), labels)
+    if kind != "structure":
+        return []
+    from matfuse.app.crystal_view import render_structure
+
+    parsed = session.model.parse(inputs)
+    items: list[tuple[Any, str]] = []
+    directory = session.workdir / "predict-cells"
+    for i, (structure, label) in enumerate(zip(parsed.structures, labels, strict=True)):
+        if len(items) >= MAX_CELL_RENDERS:
+            break
+        if structure is not None:
+            items.append((str(render_structure(structure, directory / f"{i + 1}.png")), label))
+    return items
+
+
 def model_note(session: SessionState) -> str:
     if session.model is None:
         return "No model yet: train one in the **Learn** tab."
     pm = session.model
+    kind = model_kind(session)
     return (
         f"Model: **{' + '.join(pm.encoders)} → {pm.model}**, predicting "
-        f"**{', '.join(pm.target_names_)}** ({', '.join(pm.task_types_)}), "
-        f"trained on {pm.n_train_:,} molecules."
+        f"**{', '.join(pm.target_names_)}** ({', '.join(pm.task_types_)}) from "
+        f"**{noun(kind)}**, trained on {pm.n_train_:,} {noun(kind)}."
     )
+
+
+def input_labels(kind: str) -> tuple[str, str]:
+    """The text box's label and placeholder for a model of ``kind``."""
+    if kind == "structure":
+        return "One structure: paste a whole CIF or POSCAR", EXAMPLES["structure"]
+    what = "SMILES" if kind == "molecule" else "Formulas"
+    return f"{what}, one per line (optionally followed by a name)", EXAMPLES[kind]
 
 
 @dataclass
@@ -122,21 +241,31 @@ class PredictTab:
 
     note: gr.Markdown
     download_model: gr.DownloadButton
+    text: gr.Textbox
+
+    @property
+    def refreshed(self) -> list[Any]:
+        """The outputs of :func:`after_training`."""
+        return [self.note, self.download_model, self.text]
 
 
 def build(state: gr.State) -> PredictTab:
     """Lay out the Predict tab and wire its events."""
+    label, placeholder = input_labels("molecule")
     with gr.Tab("4 · Predict", id="predict"):
         note = gr.Markdown(model_note(SessionState()), elem_id="predict-model-note")
         with gr.Row():
             text = gr.Textbox(
-                label="SMILES, one per line (optionally followed by a name)",
+                label=label,
                 lines=6,
-                placeholder=EXAMPLE,
+                placeholder=placeholder,
                 elem_id="predict-smiles",
             )
             upload = gr.File(
-                label=f"…or upload a file (max {MAX_UPLOAD_MB} MB; a SMILES column is found)",
+                label=(
+                    f"…or upload a file (max {MAX_UPLOAD_MB} MB): a table (its SMILES, formula "
+                    "or structure column is found), CIF/POSCAR files or a zip of them"
+                ),
                 file_types=list(ALLOWED_EXTENSIONS),
                 type="filepath",
                 elem_id="predict-upload",
@@ -151,7 +280,7 @@ def build(state: gr.State) -> PredictTab:
             elem_id="predict-table",
         )
         gallery = gr.Gallery(
-            label="Depictions",
+            label="Pictures",
             columns=6,
             height=300,
             object_fit="contain",
@@ -169,27 +298,30 @@ def build(state: gr.State) -> PredictTab:
             )
 
     def predict(session: SessionState, pasted: str, path: str | None) -> tuple[Any, Any, Any, Any]:
+        kind = model_kind(session) if session.model is not None else "molecule"
         try:
-            smiles, names = inputs_from_file(path) if path else parse_pasted(pasted)
-            result = predict_frame(session, smiles, names)
+            errors: list[str | None] = []
+            if path:
+                inputs, names, errors = read_inputs(path, kind)
+            else:
+                inputs, names = parse_pasted_for(kind, pasted)
+            result = predict_frame(session, inputs, names)
         except UploadError as err:
             return f"**Error:** {err}", gr.update(), gr.update(), gr.update()
+        for i, err in enumerate(errors):  # the reader's reason beats "empty input"
+            if err:
+                result.loc[i, "error"] = err
         n_bad = int(result["error"].notna().sum())
-        shown = result.copy()
-        for col in shown.columns:
-            if pd.api.types.is_float_dtype(shown[col]):
-                shown[col] = shown[col].round(3)
         csv_path = write_results(result, session.workdir)
-        message = f"{len(result):,} molecules predicted"
+        message = f"{len(result):,} {noun(kind, len(result))} predicted"
         if n_bad:
             message += f"; {n_bad} could not be used (see the `error` column)"
-        gallery_items = depiction_gallery(
-            list(result["canonical_smiles"]), captions(result, session.model.target_names_)
-        )
+        items = result_gallery(session, inputs, result)
+        shown = shown_frame(result, kind)
         return (
             message + ".",
-            gr.Dataframe(shown.drop(columns=["input"]), visible=True),
-            gr.Gallery(gallery_items, visible=bool(gallery_items)),
+            gr.Dataframe(shown, visible=True),
+            gr.Gallery(items, visible=bool(items)),
             gr.DownloadButton(value=str(csv_path), visible=True),
         )
 
@@ -200,13 +332,14 @@ def build(state: gr.State) -> PredictTab:
         concurrency_id="compute",
         concurrency_limit=COMPUTE_SLOTS,
     )
-    return PredictTab(note=note, download_model=download_model)
+    return PredictTab(note=note, download_model=download_model, text=text)
 
 
-def after_training(session: SessionState) -> tuple[str, Any]:
-    """Refresh the model note and the model download once training finished."""
+def after_training(session: SessionState) -> tuple[Any, ...]:
+    """Refresh the model note, the model download and the input box once training finished."""
     zip_path = session.model_zip
     button = gr.DownloadButton(
         value=str(zip_path) if zip_path else None, visible=zip_path is not None
     )
-    return model_note(session), button
+    label, placeholder = input_labels(model_kind(session))
+    return model_note(session), button, gr.update(label=label, placeholder=placeholder)

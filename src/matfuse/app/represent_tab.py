@@ -2,11 +2,14 @@
 
 Encoders are listed from :func:`matfuse.encoders.list_encoders` at build time, grouped by
 modality, so a newly registered encoder (a foundation model, a materials representation)
-appears here without touching the UI.
+appears here without touching the UI. Which groups are shown, and which encoders are ticked,
+follows the loaded data's input kind: the modalities that can read it
+(``matfuse.inputs.COMPATIBLE_MODALITIES``) and its default encoder set.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +19,12 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from matfuse.app.kinds import (
+    compatible_modalities,
+    default_encoders_for,
+    display_keys,
+    noun,
+)
 from matfuse.app.plots import (
     MAX_DEPICTIONS,
     depiction_gallery,
@@ -26,9 +35,12 @@ from matfuse.app.plots import (
     rows_near,
 )
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
-from matfuse.pipeline import DEFAULT_ENCODERS
 
-MAP_COLUMNS = ("x", "y", "row", "molecule", "smiles")
+logger = logging.getLogger(__name__)
+
+MAP_COLUMNS = ("x", "y", "row", "molecule", "smiles", "material", "formula")
+#: Structures drawn for a selection on the map (each is a small rendering, not free).
+MAX_CELL_RENDERS = 12
 #: A click shows the clicked molecule and this many of its neighbours on the map.
 CLICK_NEIGHBOURS = 11
 #: A brush narrower than this share of the map's width is a click, not a range selection.
@@ -44,7 +56,8 @@ element.addEventListener('click', (event) => {
   const item = event.target && event.target.__data__;
   const datum = item && item.datum;
   if (!datum || typeof datum.row !== 'number') return;
-  trigger('select', {index: datum.row, value: datum.smiles ?? null, selected: true});
+  const value = datum.smiles ?? datum.formula ?? null;
+  trigger('select', {index: datum.row, value: value, selected: true});
 });
 """
 
@@ -123,11 +136,20 @@ def map_for_session(
     table = session.table
     target = table.targets[0] if table.targets else None
     values = table.target_matrix()[:, 0] if target else None
-    frame = map_frame(coords, rows, table.parsed.canonical, values, target or "")
+    item, key = map_columns(session.kind)
+    keys = display_keys(table.parsed)
+    frame = map_frame(coords, rows, keys, values, target or "", item=item, key=key)
     return frame, note, target
 
 
-def selection(frame: pd.DataFrame | None, index: Any) -> tuple[pd.DataFrame, str] | None:
+def map_columns(kind: str) -> tuple[str, str]:
+    """The map's label and identity columns: (molecule, smiles) or (material, formula)."""
+    return ("molecule", "smiles") if kind == "molecule" else ("material", "formula")
+
+
+def selection(
+    frame: pd.DataFrame | None, index: Any, kind: str = "molecule"
+) -> tuple[pd.DataFrame, str] | None:
     """The map points a select event refers to, and a gallery label saying what they are.
 
     ``index`` is ``[x0, x1]`` for a brushed range (the points inside, nearest its centre
@@ -144,27 +166,88 @@ def selection(frame: pd.DataFrame | None, index: Any) -> tuple[pd.DataFrame, str
             return None
         chosen = rows_in_range(frame, [lo, hi], MAX_DEPICTIONS)
         inside = int(frame["x"].between(lo, hi).sum())
-        label = f"{inside:,} molecules with component 1 in [{lo:.3g}, {hi:.3g}]"
+        label = f"{inside:,} {noun(kind)} with component 1 in [{lo:.3g}, {hi:.3g}]"
         if inside > len(chosen):
             label += f" (the {len(chosen)} nearest the middle of the range)"
         return chosen, label
     chosen = rows_near(frame, int(index), CLICK_NEIGHBOURS + 1)
     if chosen.empty:
         return None
-    label = f"Molecule #{int(index) + 1} (first) and its {len(chosen) - 1} nearest on the map"
+    what = noun(kind, 1).capitalize()
+    label = f"{what} #{int(index) + 1} (first) and its {len(chosen) - 1} nearest on the map"
     return chosen, label
+
+
+def _captions(chosen: pd.DataFrame, item: str) -> list[str]:
+    target = next((c for c in chosen.columns if c not in MAP_COLUMNS), None)
+    captions = []
+    for _, r in chosen.iterrows():
+        caption = str(r[item])  # the same 1-based label as the map's tooltip
+        if "formula" in chosen.columns and item != "molecule":
+            caption += f" {r['formula']}"
+        if target and np.isfinite(r[target]):
+            caption += f" · {target} {r[target]:.3g}"
+        captions.append(caption)
+    return captions
 
 
 def captioned_depictions(chosen: pd.DataFrame) -> list[tuple[Any, str]]:
     """Gallery items for map points: depiction, row number and target value."""
-    target = next((c for c in chosen.columns if c not in MAP_COLUMNS), None)
-    captions = []
-    for _, r in chosen.iterrows():
-        caption = str(r["molecule"])  # the same 1-based label as the map's tooltip
-        if target and np.isfinite(r[target]):
-            caption += f" · {target} {r[target]:.3g}"
-        captions.append(caption)
-    return depiction_gallery(list(chosen["smiles"]), captions)
+    return depiction_gallery(list(chosen["smiles"]), _captions(chosen, "molecule"))
+
+
+def captioned_cells(
+    session: SessionState, chosen: pd.DataFrame, limit: int = MAX_CELL_RENDERS
+) -> list[tuple[str, str]]:
+    """Gallery items for structures on the map: a rendering of each cell and its caption."""
+    from matfuse.app.crystal_view import render_structure
+
+    table = session.table
+    if table is None or session.kind != "structure":
+        return []
+    items = []
+    directory = session.workdir / "map-cells"
+    for (_, r), caption in zip(chosen.iterrows(), _captions(chosen, "material"), strict=True):
+        if len(items) >= limit:
+            break
+        structure = table.parsed.structures[int(r["row"])]
+        if structure is not None:
+            path = render_structure(structure, directory / f"row{int(r['row']) + 1}.png")
+            items.append((str(path), caption))
+    return items
+
+
+def selected_table(chosen: pd.DataFrame) -> pd.DataFrame:
+    """The chosen materials as a table (compositions have no picture to draw)."""
+    drop = [c for c in ("x", "y", "row") if c in chosen.columns]
+    return chosen.drop(columns=drop).reset_index(drop=True)
+
+
+def kind_updates(
+    kind: str, modalities: Sequence[str], choices: Sequence[Sequence[str]]
+) -> list[Any]:
+    """Show the checkbox groups that can read ``kind`` and tick its default encoders.
+
+    Groups of other modalities are hidden *and* cleared, so a molecule encoder left ticked
+    from an earlier dataset never reaches training on structures.
+    """
+    allowed = set(compatible_modalities(kind))
+    defaults = default_encoders_for(kind)
+    updates: list[Any] = []
+    for modality, names in zip(modalities, choices, strict=True):
+        shown = modality in allowed
+        value = [n for n in defaults if n in names] if shown else []
+        updates.append(gr.update(visible=shown, value=value))
+    return updates
+
+
+def kind_note(kind: str) -> str:
+    allowed = ", ".join(compatible_modalities(kind)) or "none"
+    defaults = " + ".join(default_encoders_for(kind))
+    return (
+        f"Data: **{noun(kind)}** — encoders of modality {allowed} can read them; "
+        f"the default set is **{defaults}**."
+    )
 
 
 @dataclass
@@ -172,28 +255,52 @@ class RepresentTab:
     """The per-modality encoder checkbox groups, read by the Learn tab."""
 
     groups: list[gr.CheckboxGroup]
+    #: modality of each group, in the same order
+    modalities: list[str]
+    #: encoder names of each group, in the same order
+    names: list[list[str]]
+    kind_note: gr.Markdown
+
+    def on_kind(self, session: SessionState) -> list[Any]:
+        """Outputs for :attr:`outputs` after the Data tab loaded (or re-read) a table."""
+        kind = session.kind
+        return [*kind_updates(kind, self.modalities, self.names), kind_note(kind)]
+
+    @property
+    def outputs(self) -> list[Any]:
+        return [*self.groups, self.kind_note]
 
 
 def build(state: gr.State) -> RepresentTab:
     """Lay out the Represent tab and wire its events."""
     groups_spec = encoder_groups()
+    shown = set(compatible_modalities("molecule"))
+    defaults = default_encoders_for("molecule")
     with gr.Tab("2 · Represent", id="represent"):
         gr.Markdown(
             "Choose the encoders to fuse. Each block is standardised and weighted equally "
-            "before concatenation (late fusion). The default set was picked on MoleculeNet."
+            "before concatenation (late fusion). Only encoders that can read the loaded "
+            "data are offered; the default set per kind was picked on benchmarks "
+            "(MoleculeNet for molecules)."
         )
+        kind_box = gr.Markdown(kind_note("molecule"), elem_id="represent-kind")
         groups = []
+        modalities: list[str] = []
+        all_names: list[list[str]] = []
         with gr.Row():
             for modality, choices in groups_spec.items():
                 names = [value for _, value in choices]
+                modalities.append(modality)
+                all_names.append(names)
                 groups.append(
                     gr.CheckboxGroup(
                         choices=choices,
-                        value=[e for e in DEFAULT_ENCODERS if e in names],
+                        value=[e for e in defaults if e in names] if modality in shown else [],
                         label=f"{modality} encoders",
                         info="name · dimension · pretrained flag",
                         # long lists get more room, so they wrap into columns
                         scale=max(1, min(3, len(choices) // 5)),
+                        visible=modality in shown,
                         elem_id=f"encoders-{modality}",
                     )
                 )
@@ -226,6 +333,13 @@ def build(state: gr.State) -> RepresentTab:
             visible=False,
             elem_id="map-depictions",
         )
+        picked_table = gr.Dataframe(
+            label="Selected materials",
+            interactive=False,
+            max_height=300,
+            visible=False,
+            elem_id="map-selection",
+        )
         map_store = gr.State(None)
 
     # ``progress`` must be positional (before the varargs) for Gradio to inject it
@@ -244,7 +358,9 @@ def build(state: gr.State) -> RepresentTab:
             frame, text, target = map_for_session(session, encoders, method_name, on_encoder)
         except ValueError as err:
             raise gr.Error(str(err)) from None
-        tooltip = ["molecule", "smiles", *([target] if target else [])]
+        kind = session.kind
+        item, key = map_columns(kind)
+        tooltip = [item, key, *([target] if target else [])]
         plot = gr.ScatterPlot(
             value=frame,
             x="x",
@@ -255,27 +371,37 @@ def build(state: gr.State) -> RepresentTab:
             y_title="component 2",
         )
         text += (
-            f" · {len(frame):,} molecules · colour: {target or 'none'}. "
-            "Drag across the map to see the molecules in a range, or click one molecule."
+            f" · {len(frame):,} {noun(kind)} · colour: {target or 'none'}. "
+            f"Drag across the map to see the {noun(kind)} in a range, or click one."
         )
-        return plot, text, frame, gr.Gallery(value=[], visible=False)
+        store = {"frame": frame, "kind": kind}
+        hidden = gr.Dataframe(visible=False)
+        return plot, text, store, gr.Gallery(value=[], visible=False), hidden
 
-    def select(frame: pd.DataFrame | None, evt: gr.SelectData) -> Any:
-        picked_rows = selection(frame, evt.index)
+    def select(session: SessionState, store: dict[str, Any] | None, evt: gr.SelectData) -> Any:
+        frame = store["frame"] if store else None
+        kind = store["kind"] if store else "molecule"
+        picked_rows = selection(frame, evt.index, kind)
         if picked_rows is None:
-            return gr.skip()
+            return gr.skip(), gr.skip()
         chosen, label = picked_rows
-        items = captioned_depictions(chosen)
-        return gr.Gallery(value=items, label=label, visible=bool(items))
+        if kind == "molecule":
+            items = captioned_depictions(chosen)
+            return gr.Gallery(value=items, label=label, visible=bool(items)), gr.skip()
+        items = captioned_cells(session, chosen) if kind == "structure" else []
+        return (
+            gr.Gallery(value=items, label=label, visible=bool(items)),
+            gr.Dataframe(value=selected_table(chosen), label=label, visible=True),
+        )
 
     map_btn.click(
         draw,
         [state, method, *groups],
-        [scatter, note, map_store, picked],
+        [scatter, note, map_store, picked, picked_table],
         concurrency_id="compute",
         concurrency_limit=COMPUTE_SLOTS,
     )
     # brushing a range (the plot's own event) and clicking a point (the wrapper's script)
-    scatter.select(select, [map_store], picked)
-    map_box.select(select, [map_store], picked)
-    return RepresentTab(groups=groups)
+    scatter.select(select, [state, map_store], [picked, picked_table])
+    map_box.select(select, [state, map_store], [picked, picked_table])
+    return RepresentTab(groups=groups, modalities=modalities, names=all_names, kind_note=kind_box)

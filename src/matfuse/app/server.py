@@ -26,9 +26,10 @@ GRADIO_CACHE_SWEEP = (1800, 7200)
 QUEUE_MAX_SIZE = 64
 
 HEADER = """# matfuse
-**Represent → fuse → learn → predict** molecular properties, then **generate** new molecules.
-Work through the tabs from left to right: load data, pick encoders, train, predict, design.
-Everything you load or train stays in this browser session and is deleted when you close it."""
+**Represent → fuse → learn → predict** properties of molecules, compositions and crystal
+structures, then **generate** new molecules. Work through the tabs from left to right: load
+data, pick encoders, train, predict, design. Everything you load or train stays in this
+browser session and is deleted when you close it."""
 
 
 def build_app() -> gr.Blocks:
@@ -41,14 +42,15 @@ def build_app() -> gr.Blocks:
         state = gr.State(new_session, time_to_live=SESSION_TTL_S, delete_callback=delete_session)
         gr.Markdown(HEADER)
         with gr.Tabs():
-            data_tab.build(state)
+            data = data_tab.build(state)
             represent = represent_tab.build(state)
             learn = learn_tab.build(state, represent)
             predict = predict_tab.build(state)
             generate = generate_tab.build(state)
-        learn.train_event.success(
-            predict_tab.after_training, [state], [predict.note, predict.download_model]
-        )
+        # a new table may be another input kind: offer the encoders that can read it
+        for event in data.table_events:
+            event.then(represent.on_kind, [state], represent.outputs)
+        learn.train_event.success(predict_tab.after_training, [state], predict.refreshed)
         if generate.model_target is not None:
             learn.train_event.success(generate.after_training, [state], generate.refreshed)
     return demo

@@ -1,5 +1,9 @@
 """Per-session state of the web UI: the loaded table, the split, features, the trained model.
 
+The table holds molecules, compositions or crystal structures (whatever
+:func:`matfuse.inputs.load_input_table` returned); :attr:`SessionState.kind` says which, and
+every tab asks it rather than assuming molecules.
+
 Every browser session gets its own :class:`SessionState` (through ``gr.State`` with a factory),
 so concurrent users never see each other's data. Files a session writes (reports, the model,
 result CSVs, zips) go to a private temporary directory that is deleted when the session ends
@@ -9,6 +13,7 @@ result CSVs, zips) go to a private temporary directory that is deleted when the 
 from __future__ import annotations
 
 import atexit
+import logging
 import shutil
 import tempfile
 import threading
@@ -19,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from matfuse.app.kinds import table_kind
 from matfuse.benchmark import SplitData, encode_all
-from matfuse.io.table import MoleculeTable
+
+logger = logging.getLogger(__name__)
 
 #: Featurising, training and predicting are CPU-bound: at most this many run at once across
 #: all sessions (they share one queue slot group); others wait in Gradio's queue with their
@@ -52,7 +59,8 @@ class SessionState:
     cleared whenever a new table is loaded.
     """
 
-    table: MoleculeTable | None = None
+    #: a molecule or material table (both have ``frame``, ``parsed``, ``targets``, ...)
+    table: Any = None
     source: str = ""
     provided_split: list[str] | None = None
     split: SplitData | None = None
@@ -74,9 +82,12 @@ class SessionState:
             self._dir = Path(tempfile.mkdtemp(prefix="session-", dir=temp_root()))
         return self._dir
 
-    def set_table(
-        self, table: MoleculeTable, source: str, provided_split: list[str] | None = None
-    ) -> None:
+    @property
+    def kind(self) -> str:
+        """``molecule``, ``composition`` or ``structure`` (``molecule`` before any load)."""
+        return table_kind(self.table)
+
+    def set_table(self, table: Any, source: str, provided_split: list[str] | None = None) -> None:
         """Replace the data; the split, features and model of the old data are dropped."""
         self.table = table
         self.source = source
@@ -85,6 +96,7 @@ class SessionState:
         self.needs_split = True
         self.blocks = {}
         self.clear_model()
+        logger.info("session loaded %s: %d rows of %s", source, len(table), self.kind)
 
     def clear_model(self) -> None:
         """Forget the trained model (its files stay until the session ends)."""
@@ -101,6 +113,9 @@ class SessionState:
         """Features of every row for ``encoders``, computing only the ones not cached yet."""
         if self.table is None:
             raise ValueError("load a dataset first (Data tab)")
+        from matfuse.inputs import check_encoders
+
+        check_encoders(list(encoders), self.kind)  # a clear message, not a NaN block
         names = list(dict.fromkeys(encoders))
         for i, name in enumerate(names):
             if name not in self.blocks:

@@ -3,12 +3,15 @@
 Kept free of UI code so that it can be unit-tested and so that the browser path runs the very
 same library functions as ``matfuse train`` and ``matfuse benchmark``:
 :func:`~matfuse.benchmark.compare_representations` for the single-encoder rows of the
-comparison and :func:`~matfuse.benchmark.fit_and_report` for the saved fused model.
+comparison and :func:`~matfuse.benchmark.fit_and_report` for the saved fused model. The
+input kind (molecules, compositions, structures) comes from the session's split, so the
+saved model reads the same kind of input in the Predict tab and in ``matfuse predict``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -19,12 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matfuse.app.kinds import noun
 from matfuse.app.plots import residual_plot
 from matfuse.app.state import SessionState
 from matfuse.benchmark import SplitData, compare_representations, comparison_frame, fit_and_report
 from matfuse.evaluate import comparison_bar_plot, evaluate_targets, primary_metric
 from matfuse.models import get_spec, list_models, make_estimator
 from matfuse.pipeline import PropertyModel
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 
@@ -219,6 +225,7 @@ def train_model(
         model_params=params or None,
         uncertainty=uncertainty,
         random_state=seed,
+        input_type=data.input_type,
     )
     report = fit_and_report(pm, data, report_dir, extra={"source": session.source})
     fit_seconds = round(time.perf_counter() - fit_start, 2)
@@ -283,6 +290,13 @@ def train_model(
     session.model_dir = model_dir
     session.model_zip = Path(archive)
     session.results = {"metrics": metrics, "comparison": comp, "seconds": seconds}
+    logger.info(
+        "trained %s on %d %s in %.1f s",
+        "+".join(encoders),
+        len(data.fit_rows),
+        noun(data.input_type),
+        seconds,
+    )
     progress(1.0, "done")
     return TrainResult(
         summary=_summary(pm, data, test_metrics, encoders, model, seconds),
@@ -314,6 +328,6 @@ def _summary(
     return (
         f"### Test {label}: {value:.3f}{extra}\n"
         f"Target(s) **{targets}** · encoders **{' + '.join(encoders)}** → model **{model}** · "
-        f"{len(data.fit_rows):,} molecules fitted, {len(data.test):,} tested "
+        f"{len(data.fit_rows):,} {noun(data.input_type)} fitted, {len(data.test):,} tested "
         f"({data.split_name} split) · trained in **{seconds:.1f} s**."
     )

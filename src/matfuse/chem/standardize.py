@@ -146,6 +146,16 @@ class ParsedMolecules(RowAligned):
 
     row_fields: ClassVar[tuple[str, ...]] = ("inputs", "mols", "canonical", "errors")
 
+    @property
+    def objects(self) -> list[Chem.Mol | None]:
+        """The parsed molecules (the name every parsed batch uses)."""
+        return self.mols
+
+    @property
+    def keys(self) -> list[str | None]:
+        """Canonical SMILES: the key for dedupe, caching and leakage checks."""
+        return self.canonical
+
 
 def _element_error(mol: Chem.Mol, allowed: frozenset[str] | None) -> str | None:
     if allowed is None:

@@ -7,15 +7,12 @@ that fusion and models can tell which block is missing for which row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from rdkit import Chem
 from sklearn.base import BaseEstimator, TransformerMixin
-
-from matfuse.chem.standardize import ParsedMolecules, parse_smiles
 
 #: Standardisation applied when an encoder receives raw SMILES (see ``encode``).
 DIRECT_STANDARDIZATION = "none"
@@ -39,18 +36,28 @@ def valid_rows(values: np.ndarray) -> np.ndarray:
 
 
 class BaseEncoder(TransformerMixin, BaseEstimator):
-    """Base class of all encoders.
+    """Base class of all encoders, holding the one encode loop every modality shares.
 
     Subclasses set the class attributes ``name``, ``modality`` and ``pretrained`` and
-    implement :meth:`dim` and the batch computation. ``fit`` is a no-op for every encoder
+    implement :meth:`dim` and :meth:`_compute_unique`. ``fit`` is a no-op for every encoder
     that has no data-dependent state, which is all of the fixed featurisers and the
     pretrained networks: they must behave the same on a train and a test set.
+
+    The loop: inputs become a batch of the kind this encoder reads (parsed if raw,
+    converted if of another kind: a structure batch gives its compositions to a
+    composition encoder); each unique key (canonical SMILES, formula, structure hash) is
+    computed once per batch, and with ``cache=True`` once across calls (worth it for slow
+    encoders such as Mordred or neural networks).
     """
 
     name: ClassVar[str] = "base"
     modality: ClassVar[str] = "smiles"
     pretrained: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    #: Slow encoders cache results by key across calls by default.
+    cache_by_default: ClassVar[bool] = False
+    #: How raw inputs handed straight to this encoder are parsed.
+    parse_options: ClassVar[dict[str, Any]] = {}
 
     @property
     def dim(self) -> int:  # pragma: no cover - abstract
@@ -68,9 +75,70 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         """The (n, dim) latent matrix of a batch (same as ``transform``)."""
         return self.transform(X)
 
-    def encode_block(self, X: Any) -> EncodedBlock:  # pragma: no cover - abstract
+    def _compute_unique(
+        self, objects: list[Any], keys: list[str]
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Values and per-row errors for valid, unique objects (``len(objects)`` rows)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _cache(self) -> dict[str, tuple[np.ndarray, str | None]] | None:
+        if not getattr(self, "cache", self.cache_by_default):
+            return None
+        if not hasattr(self, "_feature_cache"):
+            self._feature_cache: dict[str, tuple[np.ndarray, str | None]] = {}
+        return self._feature_cache
+
+    def as_batch(self, X: Any) -> Any:
+        """``X`` as a parsed batch of the kind this encoder reads."""
+        from matfuse.inputs import as_batch, encoder_kind
+
+        return as_batch(X, encoder_kind(self.modality), **self.parse_options)
+
+    def encode_block(self, X: Any) -> EncodedBlock:
         """Values plus the validity mask and a reason for every invalid row."""
-        raise NotImplementedError
+        batch = self.as_batch(X)
+        errors = list(batch.errors)
+        keys = list(batch.keys)
+        objects = list(batch.objects)
+        n, d = len(errors), self.dim
+        values = np.full((n, d), np.nan, dtype=np.float32)
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key is not None and errors[i] is None and key not in first:
+                first[key] = i
+        cache = self._cache()
+        known: dict[str, tuple[np.ndarray, str | None]] = {}
+        todo = []
+        for k in first:
+            if cache is not None and k in cache:
+                known[k] = cache[k]
+            else:
+                todo.append(k)
+        if todo:
+            computed, errs = self._compute_unique([objects[first[k]] for k in todo], todo)
+            computed = np.asarray(computed, dtype=np.float32)
+            if computed.shape != (len(todo), d) or len(errs) != len(todo):
+                raise RuntimeError(
+                    f"encoder {self.name} returned shape {computed.shape}, "
+                    f"expected {(len(todo), d)}"
+                )
+            fresh = {k: (row, err) for k, row, err in zip(todo, computed, errs, strict=True)}
+            known.update(fresh)
+            if cache is not None:
+                cache.update(fresh)
+        for i, key in enumerate(keys):
+            if key is None or errors[i] is not None:
+                continue
+            row, err = known[key]
+            if err is None and d > 0 and not np.isfinite(row).any():
+                err = f"{self.name}: could not be computed"
+            if err is not None:
+                errors[i] = err
+                continue
+            values[i] = row
+        valid = np.array([e is None for e in errors], dtype=bool)
+        values[~valid] = np.nan
+        return EncodedBlock(self.name, values, valid, errors)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array([f"{self.name}_{i}" for i in range(self.dim)], dtype=object)
@@ -84,78 +152,22 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
 
 
 class MoleculeEncoder(BaseEncoder):
-    """Encoder of molecules given as SMILES strings, RDKit molecules or parsed records.
+    """Encoder of molecules given as SMILES strings, RDKit molecules or parsed batches.
 
-    Parsing, canonicalisation and de-duplication happen here once: each unique canonical
-    molecule of a batch is computed once, and with ``cache=True`` results are kept across
-    calls (worth it for slow encoders such as Mordred or neural networks).
+    Subclasses implement :meth:`_compute` on RDKit molecules. Raw SMILES given straight to
+    an encoder are parsed and canonicalised but not normalised, as other fingerprint
+    libraries do; pipelines pass molecules that they standardised themselves, with the
+    setting saved in their config.
     """
 
     modality: ClassVar[str] = "smiles"
-    #: Slow encoders cache results by canonical SMILES across calls by default.
-    cache_by_default: ClassVar[bool] = False
+    parse_options: ClassVar[dict[str, Any]] = {"standardize": DIRECT_STANDARDIZATION}
 
     def _compute(self, mols: list[Chem.Mol], smiles: list[str]) -> np.ndarray:
         """Compute the (len(mols), dim) matrix for valid, unique molecules."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _cache(self) -> dict[str, np.ndarray] | None:
-        if not getattr(self, "cache", self.cache_by_default):
-            return None
-        if not hasattr(self, "_feature_cache"):
-            self._feature_cache: dict[str, np.ndarray] = {}
-        return self._feature_cache
-
-    def encode_block(self, X: Sequence[Any] | ParsedMolecules) -> EncodedBlock:
-        if isinstance(X, ParsedMolecules):
-            parsed = X
-        else:
-            # Raw SMILES given straight to an encoder are parsed and canonicalised but not
-            # normalised, as other fingerprint libraries do; pipelines pass molecules that
-            # they standardised themselves, with the setting saved in their config.
-            parsed = parse_smiles(_as_list(X), standardize=DIRECT_STANDARDIZATION)
-        n, d = len(parsed), self.dim
-        values = np.full((n, d), np.nan, dtype=np.float32)
-        errors = list(parsed.errors)
-        # de-duplicate by canonical SMILES: each molecule is computed once per batch
-        first: dict[str, int] = {}
-        for i, smi in enumerate(parsed.canonical):
-            if smi is not None and smi not in first:
-                first[smi] = i
-        cache = self._cache()
-        todo = [s for s in first if cache is None or s not in cache]
-        if todo:
-            mols = [parsed.mols[first[s]] for s in todo]
-            computed = np.asarray(self._compute(mols, todo), dtype=np.float32)
-            if computed.shape != (len(todo), d):
-                raise RuntimeError(
-                    f"encoder {self.name} returned shape {computed.shape}, "
-                    f"expected {(len(todo), d)}"
-                )
-            fresh = dict(zip(todo, computed, strict=True))
-            if cache is not None:
-                cache.update(fresh)
-        else:
-            fresh = {}
-        for i, smi in enumerate(parsed.canonical):
-            if smi is None:
-                continue
-            row = fresh[smi] if smi in fresh else cache[smi]  # type: ignore[index]
-            if np.isnan(row).all() and d > 0:
-                errors[i] = errors[i] or f"{self.name}: could not be computed"
-                continue
-            values[i] = row
-        valid = np.array([e is None for e in errors], dtype=bool)
-        values[~valid] = np.nan
-        return EncodedBlock(self.name, values, valid, errors)
-
-
-def _as_list(X: Any) -> list[Any]:
-    if isinstance(X, str):
-        # a lone string is a single molecule, not a sequence of characters
-        return [X]
-    if isinstance(X, np.ndarray) and X.ndim == 2:
-        return list(X[:, 0])
-    if hasattr(X, "tolist"):
-        return list(X.tolist())
-    return list(X)
+    def _compute_unique(
+        self, objects: list[Any], keys: list[str]
+    ) -> tuple[np.ndarray, list[str | None]]:
+        return self._compute(objects, keys), [None] * len(objects)

@@ -22,97 +22,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from matfuse.encoders.base import BaseEncoder, EncodedBlock, _as_list
+from matfuse.encoders.base import BaseEncoder
 
 # ------------------------------------------------------------------------ shared base
 
 
 class MaterialEncoder(BaseEncoder):
-    """Base of encoders over compositions or structures.
-
-    Parsing, de-duplication and caching happen here, as in
-    :class:`~matfuse.encoders.base.MoleculeEncoder`: each unique material of a batch (same
-    element fractions, or the same structure hash) is computed once, and ``cache=True``
-    keeps results across calls. Subclasses implement :meth:`_prepare` (inputs → objects,
-    keys and row errors) and :meth:`_compute` (unique objects → values and row errors).
+    """Base of encoders over compositions or structures: parsing, conversion (a structure
+    gives its composition), de-duplication and caching are :class:`BaseEncoder`'s one
+    encode loop; subclasses implement ``_compute(objects) -> (values, row errors)``.
     """
 
     modality: ClassVar[str] = "structure"
-    cache_by_default: ClassVar[bool] = False
-
-    def _prepare(self, X: Any) -> tuple[list[Any], list[str | None], list[str | None]]:
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def _compute(self, objects: list[Any]) -> tuple[np.ndarray, list[str | None]]:
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _cache(self) -> dict[str, tuple[np.ndarray, str | None]] | None:
-        if not getattr(self, "cache", self.cache_by_default):
-            return None
-        if not hasattr(self, "_feature_cache"):
-            self._feature_cache: dict[str, tuple[np.ndarray, str | None]] = {}
-        return self._feature_cache
-
-    def encode_block(self, X: Any) -> EncodedBlock:
-        objects, keys, errors = self._prepare(X)
-        errors = list(errors)
-        n, d = len(objects), self.dim
-        values = np.full((n, d), np.nan, dtype=np.float32)
-        first: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            if key is not None and errors[i] is None and key not in first:
-                first[key] = i
-        cache = self._cache()
-        known: dict[str, tuple[np.ndarray, str | None]] = {}
-        todo = []
-        for k in first:
-            if cache is not None and k in cache:
-                known[k] = cache[k]
-            else:
-                todo.append(k)
-        if todo:
-            computed, errs = self._compute([objects[first[k]] for k in todo])
-            computed = np.asarray(computed, dtype=np.float32)
-            if computed.shape != (len(todo), d) or len(errs) != len(todo):
-                raise RuntimeError(
-                    f"encoder {self.name} returned shape {computed.shape}, "
-                    f"expected {(len(todo), d)}"
-                )
-            fresh = {k: (row, err) for k, row, err in zip(todo, computed, errs, strict=True)}
-            known.update(fresh)
-            if cache is not None:
-                cache.update(fresh)
-        for i, key in enumerate(keys):
-            if key is None or errors[i] is not None:
-                continue
-            row, err = known[key]
-            if err is None and d > 0 and not np.isfinite(row).any():
-                err = f"{self.name}: could not be computed"
-            if err is not None:
-                errors[i] = err
-                continue
-            values[i] = row
-        valid = np.array([e is None for e in errors], dtype=bool)
-        values[~valid] = np.nan
-        return EncodedBlock(self.name, values, valid, errors)
-
-
-def _structures(X: Any) -> tuple[list[Any], list[str | None], list[str | None]]:
-    """Parse the input of a structure encoder: structures, hash keys and row errors."""
-    from matfuse.materials.compositions import ParsedCompositions
-    from matfuse.materials.structures import ParsedStructures, parse_structures
-
-    if isinstance(X, ParsedCompositions):
-        raise TypeError("a structure encoder needs structures, not compositions")
-    parsed = X if isinstance(X, ParsedStructures) else parse_structures(_material_list(X))
-    return list(parsed.structures), list(parsed.keys), list(parsed.errors)
-
-
-def _material_list(X: Any) -> list[Any]:
-    # A lone structure or Atoms object is one row, not a sequence of sites or atoms.
-    if type(X).__name__ in ("Structure", "IStructure", "Atoms", "Composition"):
-        return [X]
-    return _as_list(X)
+    def _compute_unique(
+        self, objects: list[Any], keys: list[str]
+    ) -> tuple[np.ndarray, list[str | None]]:
+        return self._compute(objects)
 
 
 # ---------------------------------------------------------------------- element data
@@ -289,51 +218,24 @@ class CompositionEncoder(MaterialEncoder):
         names = [f"{s}_{p}" for s in STATISTICS for p in ELEMENT_PROPERTIES]
         return np.array([*names, *_EXTRA_FEATURES], dtype=object)
 
-    def _prepare(self, X: Any) -> tuple[list[Any], list[str | None], list[str | None]]:
-        from matfuse.materials.compositions import (
-            ParsedCompositions,
-            composition_key,
-            to_composition,
-        )
-        from matfuse.materials.structures import ParsedStructures, sniff_format, to_structure
-
-        if isinstance(X, ParsedCompositions | ParsedStructures):
-            rows = list(zip(X.objects, X.errors, strict=True))
-        else:
-            # row by row, so that a column mixing formulas and CIF text works
-            rows = []
-            for item in _material_list(X):
-                if isinstance(item, str) and sniff_format(item) is not None:
-                    rows.append(to_structure(item))
-                else:
-                    rows.append((item, None))
-        comps: list[Any] = []
-        keys: list[str | None] = []
-        errors: list[str | None] = []
-        for obj, err in rows:
-            comp = None
-            if err is None:
-                comp, err = to_composition(obj)
-            if comp is not None:
-                beyond = sorted(el.symbol for el in comp.elements if el.Z > MAX_Z)
-                if beyond:
-                    comp, err = None, f"no element data for {', '.join(beyond)} (Z > {MAX_Z})"
-            comps.append(comp)
-            keys.append(composition_key(comp) if comp is not None else None)
-            errors.append(err)
-        return comps, keys, errors
-
     def _compute(self, objects: list[Any]) -> tuple[np.ndarray, list[str | None]]:
         table = element_property_table()
         rows = []
+        errors: list[str | None] = []
         for comp in objects:
+            beyond = sorted(el.symbol for el in comp.elements if el.Z > MAX_Z)
+            if beyond:
+                errors.append(f"no element data for {', '.join(beyond)} (Z > {MAX_Z})")
+                rows.append(np.full(self.dim, np.nan))
+                continue
+            errors.append(None)
             frac = comp.fractional_composition
             els = sorted(frac.elements, key=lambda e: e.Z)
             fractions = np.array([frac[e] for e in els], dtype=float)
             props = table[[e.Z for e in els]]
             rows.append(composition_features(fractions / fractions.sum(), props))
         values = np.vstack(rows) if rows else np.zeros((0, self.dim))
-        return values, [None] * len(objects)
+        return values, errors
 
 
 # --------------------------------------------------------------- structure fingerprint
@@ -455,9 +357,6 @@ class StructureDescriptorEncoder(MaterialEncoder):
         names += [f"crystal_system_{c}" for c in CRYSTAL_SYSTEMS]
         return np.array(names, dtype=object)
 
-    def _prepare(self, X: Any) -> tuple[list[Any], list[str | None], list[str | None]]:
-        return _structures(X)
-
     def _compute(self, objects: list[Any]) -> tuple[np.ndarray, list[str | None]]:
         from matfuse.materials.symmetry import crystal_system_onehot, get_symmetry
         from matfuse.rows import first_line
@@ -534,9 +433,6 @@ class CHGNetEncoder(MaterialEncoder):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         names = [f"chgnet_{i}" for i in range(CHGNET_FEATURE_DIM)]
         return np.array([*names, "chgnet_energy_per_atom"], dtype=object)
-
-    def _prepare(self, X: Any) -> tuple[list[Any], list[str | None], list[str | None]]:
-        return _structures(X)
 
     def _compute(self, objects: list[Any]) -> tuple[np.ndarray, list[str | None]]:
         from matfuse.materials.energy import load_chgnet, predict_chgnet, relax_structure

@@ -30,7 +30,7 @@ __all__ = [
 
 TASK_TYPES = ("regression", "classification")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "spearman")
-CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "accuracy")
+CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "accuracy", "log_loss", "brier")
 #: Direction of every metric this module reports, for model selection and plots.
 HIGHER_IS_BETTER: dict[str, bool] = {
     "rmse": False,
@@ -40,7 +40,12 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "roc_auc": True,
     "pr_auc": True,
     "accuracy": True,
+    "log_loss": False,
+    "brier": False,
 }
+#: Probabilities are clipped to [eps, 1 - eps] for the log-loss, so one confident miss costs
+#: log(1/eps) ≈ 34.5 nats instead of infinity (which would make the report's mean meaningless).
+_LOG_LOSS_EPS = 1e-15
 #: MoleculeNet's recommended metric where it differs from the task-type default.
 _DATASET_PRIMARY = {"qm7": "mae", "qm8": "mae", "qm9": "mae"}
 #: Counts are reported per target but averaging them across targets means nothing.
@@ -85,11 +90,14 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
 
 
 def classification_metrics(y_true: Any, y_score: Any) -> dict[str, Any]:
-    """ROC-AUC, PR-AUC (average precision), accuracy at score 0.5, ``n`` and ``n_positive``.
+    """ROC-AUC, PR-AUC (average precision), accuracy at 0.5, log-loss, Brier, ``n``, ``n_positive``.
 
-    ``y_score`` should be the probability of class 1 (accuracy thresholds it at 0.5;
-    the AUCs only need a monotone score). PR-AUC is sklearn's average precision, the
-    step-wise estimate that does not over-credit the interpolated PR curve.
+    ``y_score`` should be the probability of class 1 (accuracy, log-loss and Brier read it
+    as one; the AUCs only need a monotone score). PR-AUC is sklearn's average precision, the
+    step-wise estimate that does not over-credit the interpolated PR curve. Log-loss and
+    Brier score are what separate a calibrated model from the constant prior rate, which
+    has ROC-AUC 0.5 but a log-loss no model should exceed; they are NaN when the scores are
+    not probabilities (outside [0, 1]).
     """
     t, s = _pairs(y_true, y_score)
     if not np.isin(t, (0.0, 1.0)).all():
@@ -102,6 +110,10 @@ def classification_metrics(y_true: Any, y_score: Any) -> dict[str, Any]:
         out["note"] = "no rows with both a finite label and a finite score"
         return out
     out["accuracy"] = float(np.mean((s >= 0.5) == (t == 1.0)))
+    if s.min() >= 0.0 and s.max() <= 1.0:
+        p = np.clip(s, _LOG_LOSS_EPS, 1.0 - _LOG_LOSS_EPS)
+        out["log_loss"] = float(-np.mean(t * np.log(p) + (1.0 - t) * np.log1p(-p)))
+        out["brier"] = float(np.mean((s - t) ** 2))
     if out["n_positive"] in (0, t.size):
         only = int(t[0])
         out["note"] = f"only one class present (all {only}): roc_auc and pr_auc undefined"

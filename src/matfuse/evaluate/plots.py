@@ -37,6 +37,8 @@ _METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
     "pr_auc": "PR-AUC",
     "accuracy": "Accuracy",
+    "log_loss": "Log-loss",
+    "brier": "Brier score",
 }
 _SIMILARITY_LABEL = "Tanimoto similarity to nearest training molecule (Morgan r=2)"
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from matfuse.chem.scaffolds import to_mol
 from matfuse.chem.similarity import nearest_neighbour_similarity
+from matfuse.evaluate.baseline import compare_to_baseline, evaluate_baseline
 from matfuse.evaluate.metrics import error_by_similarity, evaluate_targets
 from matfuse.evaluate.plots import parity_plot, residual_vs_similarity_plot, roc_plot
 from matfuse.evaluate.splitters import scaffold_overlap
@@ -80,6 +81,12 @@ def _as_2d(a: Any, n_targets: int, name: str) -> np.ndarray:
     return arr
 
 
+def _n_train(train_smiles: Sequence[Any] | None, Y_train: Any) -> int | None:
+    if train_smiles is not None:
+        return len(train_smiles)
+    return None if Y_train is None else int(np.asarray(Y_train).shape[0])
+
+
 def _similarity_summary(sim: np.ndarray) -> dict[str, Any]:
     finite = sim[np.isfinite(sim)]
     if finite.size == 0:
@@ -110,6 +117,7 @@ def write_report(
     split_name: str = "",
     extra: dict[str, Any] | None = None,
     units: Mapping[str, str] | None = None,
+    Y_train: Any = None,
 ) -> dict[str, Any]:
     """Evaluate test predictions, write ``report.json`` and one set of PNGs per target.
 
@@ -118,6 +126,14 @@ def write_report(
     regression targets when both ``test_smiles`` and ``train_smiles`` are given.
     Computing that similarity costs one Tanimoto pass of test × train (about 20 s for
     4k × 32k on one core). ``units`` maps target names to axis units.
+
+    ``Y_train`` (the training labels, (n_train, t), NaN allowed) adds a ``baseline``
+    section: the metrics of the trivial baseline (training median for regression, training
+    prior rate for classification; see :mod:`matfuse.evaluate.baseline`) in the layout of
+    ``metrics``, the training-mean variant, the constants, and per target ``comparison``
+    with ``beats_baseline`` on the primary metric (MAE / ROC-AUC). Without it a test MAE
+    cannot be told apart from one a constant would reach, so every caller that has the
+    training labels should pass them.
 
     Returns:
         The report exactly as written (JSON-safe: NaN replaced by ``None``). File paths
@@ -131,6 +147,11 @@ def write_report(
     yp = _as_2d(Y_pred, n_targets, "Y_pred")
     ystd = None if Y_std is None else _as_2d(Y_std, n_targets, "Y_std")
     metrics = evaluate_targets(yt, yp, list(task_types), names, intervals=intervals)
+    baseline = None
+    if Y_train is not None:
+        ytr = _as_2d(Y_train, n_targets, "Y_train")
+        baseline = evaluate_baseline(ytr, yt, list(task_types), names)
+        baseline["comparison"] = compare_to_baseline(metrics, baseline)
 
     similarity = None
     sim = None
@@ -175,12 +196,13 @@ def write_report(
         "split": split_name,
         "counts": {
             "test": int(yt.shape[0]),
-            "train": None if train_smiles is None else len(train_smiles),
+            "train": _n_train(train_smiles, Y_train),
             "labelled": {n: int(np.isfinite(yt[:, j]).sum()) for j, n in enumerate(names)},
         },
         "target_names": names,
         "task_types": list(task_types),
         "metrics": metrics,
+        "baseline": baseline,
         "similarity": similarity,
         "error_by_similarity": error_bins or None,
         "files": files,

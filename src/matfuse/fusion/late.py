@@ -17,10 +17,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 
-from matfuse.chem.standardize import Standardization, parse_smiles
+from matfuse.chem.standardize import Standardization
 from matfuse.encoders.base import EncodedBlock, valid_rows
 from matfuse.encoders.registry import get_encoder
-from matfuse.rows import RowAligned
+from matfuse.inputs import as_batch
 
 Blocks = Mapping[str, np.ndarray]
 
@@ -30,10 +30,11 @@ def compute_blocks(
 ) -> dict[str, EncodedBlock]:
     """Encode ``X`` with each encoder spec once; inputs are parsed once for all blocks.
 
-    ``X`` is SMILES or an already parsed record: parsed molecules, compositions or
-    structures (:mod:`matfuse.inputs`) pass straight to the encoders.
+    ``X`` is raw inputs (SMILES unless they are material objects) or an already parsed
+    batch of any kind (:mod:`matfuse.inputs`), which passes straight to the encoders; each
+    encoder reads the part of a multimodal batch it can read.
     """
-    parsed = X if isinstance(X, RowAligned) else parse_smiles(X, standardize=standardize)
+    parsed = as_batch(X, None, standardize=standardize)
     return {spec: get_encoder(spec).encode_block(parsed) for spec in encoders}
 
 

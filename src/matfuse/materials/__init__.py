@@ -18,15 +18,8 @@ from matfuse.materials.structures import (
     to_structure,
 )
 from matfuse.materials.symmetry import SymmetryInfo, SymmetryTable, analyze_symmetry, get_symmetry
-from matfuse.materials.table import (
-    MaterialTable,
-    detect_input,
-    load_material_table,
-    parse_materials,
-)
 
 __all__ = [
-    "MaterialTable",
     "ParsedCompositions",
     "ParsedStructures",
     "SymmetryInfo",
@@ -34,11 +27,8 @@ __all__ = [
     "analyze_symmetry",
     "check_structure",
     "composition_key",
-    "detect_input",
     "get_symmetry",
-    "load_material_table",
     "parse_compositions",
-    "parse_materials",
     "parse_structures",
     "structure_hash",
     "to_composition",

@@ -51,8 +51,13 @@ class ParsedCompositions(RowAligned):
 
     @property
     def objects(self) -> list[Composition | None]:
-        """The parsed objects (same name for every parsed-material record)."""
+        """The parsed objects (the name every parsed batch uses)."""
         return self.compositions
+
+    @property
+    def keys(self) -> list[str | None]:
+        """The reduced formula: equal for Fe2O3 and Fe4O6, the key for dedupe and leakage."""
+        return self.formulas
 
 
 def _from_text(text: str) -> tuple[Composition | None, str | None]:

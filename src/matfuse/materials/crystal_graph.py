@@ -26,16 +26,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
 from sklearn.base import BaseEstimator, RegressorMixin
 from torch import nn
 from tqdm.auto import tqdm
 
 from matfuse.materials.energy import torch_threads
 from matfuse.materials.structures import ParsedStructures, parse_structures
+from matfuse.models.manifest import atomic_directory, verify_manifest
 
 CONFIG_NAME = "crystal_graph.json"
 WEIGHTS_NAME = "crystal_graph.safetensors"
+MODEL_KIND = "matfuse.materials.CrystalGraphRegressor"
 MAX_Z = 100
 
 
@@ -228,29 +231,36 @@ class CrystalGraphRegressor(RegressorMixin, BaseEstimator):
 
     # -- persistence --------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """JSON parameters and target scaling plus safetensors weights (no pickle)."""
+        """JSON parameters and target scaling plus safetensors weights (no pickle).
+
+        Written next to ``directory`` with a manifest of every file and swapped into place
+        when complete, so an interrupted save never leaves a partial model.
+        """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file(self.net_.state_dict(), str(directory / WEIGHTS_NAME))
-        config = {
-            "kind": "CrystalGraphRegressor",
-            "params": self.get_params(),
-            "y_mean": self.y_mean_,
-            "y_std": self.y_std_,
-            "n_train": self.n_train_,
-        }
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2))
+        owned = {CONFIG_NAME, WEIGHTS_NAME}
+        with atomic_directory(directory, MODEL_KIND, owns=owned.__contains__) as tmp:
+            save_file(self.net_.state_dict(), str(tmp / WEIGHTS_NAME))
+            config = {
+                "kind": "CrystalGraphRegressor",
+                "params": self.get_params(),
+                "y_mean": self.y_mean_,
+                "y_std": self.y_std_,
+                "n_train": self.n_train_,
+            }
+            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> CrystalGraphRegressor:
+        """Load what :meth:`save` wrote, after checking every file against the manifest."""
         directory = Path(directory)
-        config = json.loads((directory / CONFIG_NAME).read_text())
-        if config.get("kind") != "CrystalGraphRegressor":
+        manifest = verify_manifest(directory, MODEL_KIND)
+        config = manifest.read_json(CONFIG_NAME)
+        if not isinstance(config, dict) or config.get("kind") != "CrystalGraphRegressor":
             raise ValueError(f"{directory} does not hold a CrystalGraphRegressor")
         model = cls(**config["params"])
         net = model._net()
-        net.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
+        net.load_state_dict(load_safetensors(manifest.read_bytes(WEIGHTS_NAME)))
         model.net_ = net.eval()
         model.y_mean_, model.y_std_ = float(config["y_mean"]), float(config["y_std"])
         model.n_train_ = int(config["n_train"])

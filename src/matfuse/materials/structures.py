@@ -76,7 +76,7 @@ class ParsedStructures(RowAligned):
 
     @property
     def objects(self) -> list[Structure | None]:
-        """The parsed objects (same name for every parsed-material record)."""
+        """The parsed objects (the name every parsed batch uses)."""
         return self.structures
 
 

@@ -22,6 +22,7 @@ from matfuse.models.registry import get_spec, resolve_model_name
 from matfuse.models.target import TargetModel, fit_target_model
 from matfuse.models.tasks import as_feature_matrix, as_target_matrix, infer_task_types
 from matfuse.models.threads import limit_native_threads
+from matfuse.models.transforms import TARGET_TRANSFORMS, TargetTransform, choose_target_transform
 from matfuse.models.tuning import tune
 from matfuse.models.uncertainty import UNCERTAINTY_MODES, resolve_uncertainty
 
@@ -60,7 +61,7 @@ class PropertyEstimator(BaseEstimator):
     ensemble_size:
         Number of replicas for ``uncertainty="ensemble"``.
     conformal:
-        Calibration scheme: ``auto`` (CV+ up to 2000 labelled rows, split above), ``cv_plus`` or
+        Calibration scheme: ``auto`` (CV+ up to 5000 labelled rows, split above), ``cv_plus`` or
         ``split``; see :mod:`matfuse.models.conformal`.
     conformal_cv:
         Folds for CV+.
@@ -69,6 +70,12 @@ class PropertyEstimator(BaseEstimator):
     tune_trials:
         Optuna trials per target before the final fit (0 = no tuning, the default, because a
         search multiplies fit time by ``3 * tune_trials``).
+    target_transform:
+        ``auto`` (default), ``none`` or ``signed-log``: a monotone transform of each regression
+        target, fitted on its training labels and undone at prediction (intervals included).
+        ``auto`` uses the signed log only for heavy-tailed labels, where squared-error fits
+        otherwise chase the outliers and can lose to predicting the median (see
+        :mod:`matfuse.models.transforms`); Gaussian-like targets are fitted exactly as before.
 
     Attributes
     ----------
@@ -88,6 +95,9 @@ class PropertyEstimator(BaseEstimator):
         Hyperparameters found by tuning, per target (empty dicts without tuning).
     target_models_ : list[TargetModel]
         The fitted per-target components.
+    target_transforms_ : list[dict]
+        Per target, the transform used and why (``name``, ``center``, ``scale``,
+        ``tail_weight``, ``reason``), JSON-able for reports; ``identity`` for classification.
     """
 
     def __init__(
@@ -104,6 +114,7 @@ class PropertyEstimator(BaseEstimator):
         conformal_cv: int = 5,
         calibration_size: float = 0.2,
         tune_trials: int = 0,
+        target_transform: str = "auto",
     ) -> None:
         self.model = model
         self.task = task
@@ -117,6 +128,7 @@ class PropertyEstimator(BaseEstimator):
         self.conformal_cv = conformal_cv
         self.calibration_size = calibration_size
         self.tune_trials = tune_trials
+        self.target_transform = target_transform
 
     def __sklearn_tags__(self) -> Any:
         """Declare NaN tolerance and multi-output targets to sklearn tooling."""
@@ -147,6 +159,11 @@ class PropertyEstimator(BaseEstimator):
             raise ValueError(
                 f"uncertainty must be one of {UNCERTAINTY_MODES}, got {self.uncertainty!r}"
             )
+        if self.target_transform not in TARGET_TRANSFORMS:
+            raise ValueError(
+                f"target_transform must be one of {TARGET_TRANSFORMS}, "
+                f"got {self.target_transform!r}"
+            )
         X_arr = as_feature_matrix(X)
         Y_arr = as_target_matrix(Y, X_arr.shape[0])
         task_types = infer_task_types(Y_arr, self.task)
@@ -168,13 +185,16 @@ class PropertyEstimator(BaseEstimator):
             X_j, y_j = X_arr[rows], Y_arr[rows, j]
             name = resolve_model_name(self.model, task, n_rows)
             mode = resolve_uncertainty(self.uncertainty, name, task)
+            transform = TargetTransform(reason="classification")
+            if task == "regression":
+                transform = choose_target_transform(y_j, self.target_transform)
             best: dict[str, Any] = {}
             if self.tune_trials > 0:
                 best = tune(
                     name,
                     task,
                     X_j,
-                    y_j,
+                    transform.forward(y_j),  # search on the scale the final fit sees
                     n_trials=self.tune_trials,
                     random_state=self.random_state,
                     n_jobs=self.n_jobs,
@@ -194,6 +214,7 @@ class PropertyEstimator(BaseEstimator):
                 ensemble_size=self.ensemble_size,
                 random_state=self.random_state,
                 n_jobs=self.n_jobs,
+                y_transform=transform,
             )
             models.append(name)
             modes.append(target_model.uncertainty)
@@ -209,6 +230,15 @@ class PropertyEstimator(BaseEstimator):
         self.tuned_params_ = tuned
         self.target_models_ = fitted
         return self
+
+    @property
+    def target_transforms_(self) -> list[dict[str, Any]]:
+        """Per target, the fitted target transform and why it was chosen (see class docs).
+
+        Read from ``target_models_`` so that a loaded model reports the same as a fitted one.
+        """
+        check_is_fitted(self, "target_models_")
+        return [tm.y_transform.to_dict() for tm in self.target_models_]
 
     def _check_X(self, X: ArrayLike) -> NDArray[np.float64]:
         check_is_fitted(self, "target_models_")

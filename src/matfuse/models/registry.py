@@ -394,6 +394,9 @@ def resolve_model_name(name: str, task: str, n_samples: int | None = None) -> st
     uncertainty. A GP was considered for small regression sets but an isotropic RBF over thousands
     of standardised bits weighs every bit equally, which makes it fragile on fingerprints; it
     remains available as ``"gp"``. With ``n_samples=None`` (size unknown) XGBoost is chosen.
+    How a heavy-tailed regression target is fitted (the loss-side half of ``auto``) is decided
+    per target from its labels by ``PropertyEstimator(target_transform="auto")``, see
+    :mod:`matfuse.models.transforms`.
     """
     _check_task(task)
     spec = get_spec(name)

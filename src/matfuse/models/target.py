@@ -24,6 +24,7 @@ from matfuse.models.conformal import (
     resolve_conformal_method,
 )
 from matfuse.models.registry import make_estimator
+from matfuse.models.transforms import TargetTransform
 from matfuse.models.uncertainty import fit_ensemble, native_std, point_prediction
 
 __all__ = ["TargetModel", "fit_target_model", "target_scaling"]
@@ -53,8 +54,12 @@ class TargetModel:
 
     Exactly one of ``estimator`` (modes ``none``/``native``), ``replicas`` (``ensemble``) or
     ``conformal`` (a fitted MAPIE regressor) holds the model(s); there is no redundant extra fit.
-    Regression components see the target as ``(y - y_center) / y_scale`` (see
-    :func:`target_scaling`); every public method returns values in the original unit.
+    Regression components see the target as ``(T(y) - y_center) / y_scale``, where ``T`` is
+    ``y_transform`` (identity unless the labels are heavy-tailed, see
+    :mod:`matfuse.models.transforms`) and the scaling comes from :func:`target_scaling` on
+    ``T(y)``; every public method returns values in the original unit. Intervals are mapped
+    back bound by bound (exact, ``T`` is monotone); spreads by the delta method for native
+    uncertainty and replica by replica for ensembles.
     """
 
     task: str
@@ -66,35 +71,54 @@ class TargetModel:
     conformal: Any | None = None
     y_center: float = 0.0
     y_scale: float = 1.0
+    y_transform: TargetTransform = field(default_factory=TargetTransform)
+
+    def __post_init__(self) -> None:
+        # persistence hands over the JSON form (or None for models saved before transforms)
+        if not isinstance(self.y_transform, TargetTransform):
+            self.y_transform = TargetTransform.from_dict(self.y_transform)
 
     def _unscale(self, values: NDArray[np.float64], shift: bool = True) -> NDArray[np.float64]:
         # classification targets keep the identity scaling (0, 1), so probabilities pass as is
         return values * self.y_scale + (self.y_center if shift else 0.0)
 
+    def _to_original(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Model scale -> original units: undo the standardisation, then the transform."""
+        return self.y_transform.inverse(self._unscale(values))
+
+    def _point_on_model_scale(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self.conformal is not None:
+            return conformal_predict(self.conformal, X)
+        if self.replicas:
+            return np.mean([point_prediction(r, X, self.task) for r in self.replicas], axis=0)
+        assert self.estimator is not None
+        return point_prediction(self.estimator, X, self.task)
+
     def predict(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Point prediction (regression value or P(class 1)), shape (n,)."""
-        if self.conformal is not None:
-            return self._unscale(conformal_predict(self.conformal, X))
-        if self.replicas:
-            preds = [point_prediction(r, X, self.task) for r in self.replicas]
-            return self._unscale(np.mean(preds, axis=0))
-        assert self.estimator is not None
-        return self._unscale(point_prediction(self.estimator, X, self.task))
+        return self._to_original(self._point_on_model_scale(X))
 
     def predict_std(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Native or ensemble spread, shape (n,); NaN when this target has none."""
         if self.uncertainty == "native":
             assert self.estimator is not None
-            return self._unscale(native_std(self.estimator, X, self.task), shift=False)
+            std = self._unscale(native_std(self.estimator, X, self.task), shift=False)
+            if self.y_transform.is_identity:
+                return std
+            # delta method: the spread on the transformed scale times the local slope
+            centre = self._unscale(point_prediction(self.estimator, X, self.task))
+            return std * self.y_transform.inverse_derivative(centre)
         if self.uncertainty == "ensemble":
             preds = np.stack([point_prediction(r, X, self.task) for r in self.replicas])
-            return self._unscale(preds.std(axis=0, ddof=1), shift=False)
+            if self.y_transform.is_identity:
+                return self._unscale(preds.std(axis=0, ddof=1), shift=False)
+            return self._to_original(preds).std(axis=0, ddof=1)
         return np.full(X.shape[0], np.nan)
 
     def predict_interval(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Conformal bounds, shape (n, 2); NaN when this target was not conformalised."""
         if self.conformal is not None:
-            return self._unscale(conformal_interval(self.conformal, X))
+            return self._to_original(conformal_interval(self.conformal, X))
         return np.full((X.shape[0], 2), np.nan)
 
     def components(self) -> dict[str, Any]:
@@ -121,12 +145,15 @@ def fit_target_model(
     ensemble_size: int,
     random_state: int,
     n_jobs: int,
+    y_transform: TargetTransform | None = None,
 ) -> TargetModel:
     """Fit one target on its labelled rows.
 
-    ``model_name`` and ``uncertainty`` must already be resolved (no ``auto``). A classification
-    target whose labelled rows contain a single class cannot train a discriminative model; it
-    gets a constant prior-probability model and a warning instead of failing the whole fit.
+    ``model_name`` and ``uncertainty`` must already be resolved (no ``auto``), and so must
+    ``y_transform`` (from :func:`~matfuse.models.transforms.choose_target_transform`; ``None``
+    is the identity; ignored for classification). A classification target whose labelled rows
+    contain a single class cannot train a discriminative model; it gets a constant
+    prior-probability model and a warning instead of failing the whole fit.
     """
     n = X.shape[0]
 
@@ -146,11 +173,13 @@ def fit_target_model(
             )
             dummy = DummyClassifier(strategy="prior").fit(X, y)
             return TargetModel(task, model_name, "none", estimator=dummy)
-        scaling: dict[str, float] = {}
+        scaling: dict[str, Any] = {}
     else:
+        transform = y_transform or TargetTransform()
+        y = transform.forward(y)
         center, scale = target_scaling(y)
         y = (y - center) / scale
-        scaling = {"y_center": center, "y_scale": scale}
+        scaling = {"y_center": center, "y_scale": scale, "y_transform": transform}
 
     if uncertainty == "ensemble":
         replicas = fit_ensemble(build, X, y, task, ensemble_size, random_state)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rdkit import Chem
 
-from matfuse.io import find_smiles_column, load_molecule_table, read_table
+from matfuse.inputs import detect_columns, load_input_table, read_table
 
 
 def _frame():
@@ -31,8 +31,8 @@ def test_tabular_formats_round_trip(tmp_path, ext):
         frame.to_csv(path, sep="\t", index=False)
     else:
         frame.to_parquet(path)
-    table = load_molecule_table(path, targets=["y", "z"])
-    assert table.smiles_col == "SMILES"
+    table = load_input_table(path, targets=["y", "z"])
+    assert table.input_col == "SMILES"
     assert len(table) == 4
     assert table.parsed.valid.tolist() == [True, False, True, False]
     Y = table.target_matrix()
@@ -55,7 +55,7 @@ def test_sdf_keeps_unreadable_records(tmp_path):
     # append a corrupt record: a pentavalent carbon fails sanitisation
     bad = Chem.MolToMolBlock(Chem.MolFromSmiles("CC")).replace("  2  1", "  2  5") + "$$$$\n"
     path.write_text(text + bad)
-    table = load_molecule_table(path, targets=["SOL"])
+    table = load_input_table(path, targets=["SOL"])
     assert len(table) == 3
     assert table.parsed.valid.tolist() == [True, True, False]
     assert "unreadable SDF record 3" in table.errors[2]
@@ -70,15 +70,17 @@ def test_smi_file(tmp_path):
     assert frame["name"].iloc[0] == "ethanol" and pd.isna(frame["name"].iloc[1])
 
 
-def test_find_smiles_column_by_content_and_errors():
-    assert find_smiles_column(pd.DataFrame({"a": [1, 2], "struct": ["CCO", "CCN"]})) == "struct"
-    with pytest.raises(ValueError, match="smiles-col"):
-        find_smiles_column(pd.DataFrame({"a": ["hello", "world"]}))
+def test_input_column_by_content_and_errors():
+    assert detect_columns(pd.DataFrame({"a": [1, 2], "struct": ["CCO", "CCN"]})) == {
+        "struct": "molecule"
+    }
+    with pytest.raises(ValueError, match="could not find a .* column"):
+        detect_columns(pd.DataFrame({"a": ["hello", "world"]}))
 
 
 def test_missing_target_and_file_errors(tmp_path):
     with pytest.raises(KeyError, match="target column"):
-        load_molecule_table(_frame(), targets=["nope"])
+        load_input_table(_frame(), targets=["nope"])
     with pytest.raises(FileNotFoundError):
         read_table(tmp_path / "none.csv")
     (tmp_path / "x.xlsx").write_text("")
@@ -94,7 +96,7 @@ def test_fuzz_csv_round_trip_keeps_every_row(tmp_path_factory, strings):
     # CSV reader, so only a well-formed file can be expected to keep its rows
     frame = pd.DataFrame({"smiles": strings, "y": range(len(strings))})
     frame.to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
-    table = load_molecule_table(path, smiles_col="smiles", targets=["y"])
+    table = load_input_table(path, input_col="smiles", targets=["y"])
     assert len(table) == len(strings)
     assert table.target_matrix()[:, 0].tolist() == list(range(len(strings)))
     assert len(table.errors) == len(strings)
