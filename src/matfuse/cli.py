@@ -83,7 +83,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except _user_error_types() as err:
-        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        text = str(err.args[0]) if type(err) is KeyError and err.args else str(err)
         err_console.print(f"[red]error:[/red] {escape(' '.join(text.split()))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -351,23 +351,27 @@ def predict(
     be predicted (0 with --allow-invalid), 2 for a user error such as a missing column.
     """
     from matfuse.inputs import load_input_table
+    from matfuse.inputs.writers import write_table
 
+    with user_errors():
+        _check_out(out)
     pm = _load_property_model(model_dir)
-    try:
+    with user_errors():
         table = load_input_table(
-            input, input_type=pm.input_type, input_col=input_col, standardize=pm.standardize
+            input,
+            input_type=pm.input_type,
+            input_col=input_col or None,
+            standardize=pm.standardize,
         )
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
     preds = pm.predict_table(table.parsed)
-    # keep the user's columns, then ours; an input column named like ours is overwritten
-    frame = table.frame.drop(columns=[c for c in preds.columns if c in table.frame.columns])
-    frame = frame.drop(columns=["_read_error"], errors="ignore")
-    result = pd.concat([frame, preds.drop(columns=["input"])], axis=1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(out, index=False)
-    n_bad = int(result["error"].notna().sum())
+    # the user's columns first and untouched (the raw input included), then ours; one of
+    # ours named like a user's column gets a suffix instead of replacing it
+    frame = table.frame.drop(columns=["_read_error"], errors="ignore")
+    ours = preds.drop(columns=["input"])
+    ours = ours.rename(columns={c: f"{c}_matfuse" for c in ours.columns if c in frame.columns})
+    result = pd.concat([frame, ours], axis=1)
+    write_table(result, out)
+    n_bad = int(preds["error"].notna().sum())
     err_console.print(f"{len(result)} rows predicted, {n_bad} invalid -> {out}")
     _exit_for_rows(n_bad, allow_invalid)
 

@@ -178,10 +178,13 @@ def test_structure_workflow(page, artifacts: Path, tmp_path: Path, capsys):
     expect(info).to_contain_text("Fm-3m (No. 225)")
     expect(info).to_contain_text("a = 5.640 Å")
     expect(page.locator("#structure-image img")).to_be_visible()
+    expect(page.locator("#structure-3d canvas")).to_be_visible()  # the rotatable model
     page.locator("#structure-row input").fill("2")
     page.click("#show-structure")
     expect(info).to_contain_text("Pm-3m (No. 221)")
     expect(info).to_contain_text("CsCl.cif")
+    expect(page.locator("#split-status")).to_contain_text("labels.csv")
+    page.wait_for_timeout(1500)  # let the 3-D viewer draw the new cell
     page.screenshot(path=str(artifacts / "s1-zip-upload-structure-view.png"), full_page=True)
 
     # Data: the bundled prototype crystals; the broken row is flagged
@@ -195,7 +198,12 @@ def test_structure_workflow(page, artifacts: Path, tmp_path: Path, capsys):
     expect(info).to_contain_text("Pm-3m (No. 221)")
     expect(info).to_contain_text("perovskite")
     expect(page.locator("#structure-image img")).to_be_visible()
+    page.wait_for_timeout(1500)  # let the 3-D viewer draw the new cell
     page.screenshot(path=str(artifacts / "s2-bundled-structure-view.png"), full_page=True)
+    # headless Chromium drops WebGL pixels from full-page shots; the viewer on its own keeps them
+    viewer = page.locator("#structure-3d")
+    viewer.scroll_into_view_if_needed()
+    viewer.screenshot(path=str(artifacts / "s2b-structure-3d-viewer.png"))
     page.get_by_role("tab", name="Rows with problems").click()
     expect(page.locator("#problems")).to_contain_text("broken-on-purpose")
     expect(page.locator("#problems")).to_contain_text("overlapping atoms")

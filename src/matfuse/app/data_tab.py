@@ -516,7 +516,7 @@ def build(state: gr.State) -> DataTab:
                 problems = gr.Dataframe(
                     interactive=False, max_height=420, visible=False, elem_id="problems"
                 )
-            with gr.Tab("Structure view", elem_id="structure-view-tab"):
+            with gr.Tab("Structure view", elem_id="structure-view-tab") as s_tab:
                 gr.Markdown(
                     "For crystal structures: pick a row (or click one in the preview) to see "
                     "its formula, space group, lattice and cell. Drag the 3-D model to rotate."
@@ -569,6 +569,17 @@ def build(state: gr.State) -> DataTab:
         """Split right after a successful load; after a rejected upload keep what is shown."""
         if not session.needs_split:
             return gr.update()
+        if not args[1]:  # nothing numeric to predict: say what to do, not "not applied"
+            hint = (
+                " For a zip of structures, add a `labels.csv` with a column of file names "
+                "and one of values."
+                if session.kind == "structure"
+                else ""
+            )
+            return (
+                "No target column yet: the data has no column of numbers to predict, so "
+                f"there is nothing to split for training (you can still inspect it).{hint}"
+            )
         return apply(session, *args)
 
     def show(session: SessionState, row: Any) -> tuple[Any, ...]:
@@ -597,6 +608,9 @@ def build(state: gr.State) -> DataTab:
     split.change(split_changed, split, element)
     apply_btn.click(apply, split_inputs, split_status)
     s_btn.click(show, [state, s_row], [s_info, s_image, s_model])
+    # the 3-D viewer does not start while its tab is hidden (a cell loaded with the data
+    # stays blank), so opening the tab clears it and shows the current row again
+    s_tab.select(lambda: None, None, s_model).then(show, [state, s_row], [s_info, s_image, s_model])
     preview.select(select_row, [state], [s_row, s_info, s_image, s_model])
     return DataTab(
         status=status,
