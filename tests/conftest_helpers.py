@@ -13,7 +13,8 @@ def logp(smiles: list[str]) -> np.ndarray:
     return np.array([Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in smiles])
 
 
-# tiny foundation-model settings shared by tests/pretrain (trains in about a second)
+# tiny foundation-model settings shared by tests/foundation and tests/pretrain (trains in
+# about a second)
 TINY_MODEL = {
     "d_model": 32,
     "n_heads": 2,

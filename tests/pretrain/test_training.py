@@ -6,9 +6,11 @@ import torch
 from safetensors.torch import load_file
 
 from conftest_helpers import TINY_MODEL, tiny_train_config
-from matfuse.pretrain import ModelConfig, load_model_dir, pretrain
+from matfuse.foundation.autoencoder import ModelConfig
+from matfuse.foundation.model_dir import load_model_dir
+from matfuse.foundation.tokenizers import SmilesTokenizer
+from matfuse.pretrain import pretrain
 from matfuse.pretrain.data import CorpusStream, StreamPosition
-from matfuse.pretrain.tokenizers import SmilesTokenizer
 
 
 def _weights(run_dir):

@@ -337,9 +337,9 @@ def test_model_without_manifest_asks_to_retrain(model_dir: Path):
 
 
 def test_crystal_graph_and_foundation_directories_are_checked(tmp_path: Path):
-    from matfuse.encoders.foundation import weights_dir
+    from matfuse.foundation.weights import weights_dir
     from matfuse.materials.crystal_graph import WEIGHTS_NAME, CrystalGraphRegressor
-    from matfuse.pretrain.checkpoint import load_model_dir
+    from matfuse.foundation.model_dir import load_model_dir
 
     reg = CrystalGraphRegressor(hidden=8, n_conv=1)
     reg.net_, reg.y_mean_, reg.y_std_, reg.n_train_ = reg._net().eval(), 0.0, 1.0, 0

@@ -250,8 +250,17 @@ def train_model(
         "fit_seconds": fit_seconds,
         "task_types": pm.task_types_,
     }
-    if comparison is None:
-        comparison = {"representations": {}}
+    if comparison is None:  # the same fields compare_representations reports
+        comparison = {
+            "split": data.split_name,
+            "n_train": int(len(data.train)),
+            "n_valid": int(len(data.valid)),
+            "n_test": int(len(data.test)),
+            "targets": list(data.target_names),
+            "model": model,
+            "notes": dict(data.notes),
+            "representations": {},
+        }
     comparison["representations"][FUSED_LABEL if len(encoders) > 1 else encoders[0]] = fused_entry
     comp = comparison_frame(comparison)
 

@@ -431,6 +431,7 @@ def table_from_frame(
         text = (
             str(message)
             .replace("(--smiles-col)", "(choose the SMILES column)")
+            .replace("(name it explicitly)", "(choose the input column and kind)")
             .replace("pass --input-col and --input-type", "choose the input column and kind")
             .replace("--input-col and --input-type", "the input column and kind")
             .replace("(--input-col, --input-type)", "(choose the input column and kind)")

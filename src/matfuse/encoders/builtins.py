@@ -8,7 +8,7 @@ from matfuse.encoders.fingerprints import (
     MorganEncoder,
     TorsionEncoder,
 )
-from matfuse.encoders.foundation import FOUNDATION_ENCODERS
+from matfuse.foundation.encoders import FOUNDATION_ENCODERS
 from matfuse.encoders.registry import register_encoder
 
 register_encoder("ecfp", MorganEncoder, description="ECFP4 bits, 2048", radius=2, n_bits=2048)
@@ -31,7 +31,8 @@ register_encoder("rdkit2d", RDKitDescriptorsEncoder, description="RDKit 2D descr
 register_encoder("mordred", MordredEncoder, description="Mordred 2D descriptors")
 register_encoder("chemnet", ChemNetEncoder, description="ChemNet embedding (pretrained, fcd)")
 
-# our own pretrained encoder-decoders (weights in matfuse/weights/<name>/)
+# our own pretrained encoder-decoders (weights in matfuse/weights/<name>/; torch loads
+# when one first encodes, not here)
 for _cls in FOUNDATION_ENCODERS:
     register_encoder(_cls.name, _cls, description=_cls.description)
 

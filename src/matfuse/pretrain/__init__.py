@@ -1,20 +1,9 @@
-"""Pretraining our own chemical foundation models (encoder–decoders with a latent bottleneck)."""
+"""Pretraining our foundation models: corpus streaming, the training loop, checkpoints.
 
-from matfuse.pretrain.autoencoder import ModelConfig, MoleculeAutoencoder
-from matfuse.pretrain.checkpoint import LoadedModel, load_model_dir, save_model_dir
-from matfuse.pretrain.tokenizers import SelfiesTokenizer, SmilesTokenizer, Tokenizer
+The models themselves (architectures, tokenizers, model directories, inference) are
+:mod:`matfuse.foundation`'s; this package only trains them (``matfuse pretrain``).
+"""
+
 from matfuse.pretrain.trainer import MODEL_PRESETS, TrainConfig, pretrain
 
-__all__ = [
-    "MODEL_PRESETS",
-    "LoadedModel",
-    "ModelConfig",
-    "MoleculeAutoencoder",
-    "SelfiesTokenizer",
-    "SmilesTokenizer",
-    "TrainConfig",
-    "Tokenizer",
-    "load_model_dir",
-    "pretrain",
-    "save_model_dir",
-]
+__all__ = ["MODEL_PRESETS", "TrainConfig", "pretrain"]

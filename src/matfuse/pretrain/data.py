@@ -19,9 +19,9 @@ import pandas as pd
 from rdkit import Chem
 
 from matfuse.chem.standardize import quiet_rdkit
-from matfuse.pretrain.autoencoder import Batch, pad_sequences
-from matfuse.pretrain.graphs import MolGraph, collate_graphs, mol_to_graph
-from matfuse.pretrain.tokenizers import Tokenizer
+from matfuse.foundation.autoencoder import Batch
+from matfuse.foundation.examples import Example, collate, make_examples
+from matfuse.foundation.tokenizers import Tokenizer
 
 
 def _smiles_column(columns: list[str]) -> str:
@@ -78,45 +78,6 @@ def read_corpus(path: str | Path, limit: int | None = None) -> list[str]:
         if limit is not None and len(out) >= limit:
             return out[:limit]
     return out
-
-
-@dataclass
-class Example:
-    """One training molecule: canonical SMILES, its token ids and, for GNNs, its graph."""
-
-    smiles: str
-    ids: list[int]
-    graph: MolGraph | None = None
-
-
-def make_example(smiles: str, tokenizer: Tokenizer, max_len: int, graph: bool) -> Example | None:
-    """Tokenise one molecule; None when it cannot be parsed, spelled or is too long."""
-    with quiet_rdkit():
-        mol = Chem.MolFromSmiles(smiles) if smiles else None
-    if mol is None or mol.GetNumAtoms() == 0:
-        return None
-    canonical = Chem.MolToSmiles(mol)
-    try:
-        ids = tokenizer.encode(canonical)
-    except Exception:  # noqa: BLE001 - a molecule the language cannot express
-        return None
-    if len(ids) > max_len:
-        return None
-    return Example(canonical, ids, mol_to_graph(mol) if graph else None)
-
-
-def make_examples(
-    smiles: list[str], tokenizer: Tokenizer, max_len: int, graph: bool
-) -> list[Example]:
-    out = [make_example(s, tokenizer, max_len, graph) for s in smiles]
-    return [e for e in out if e is not None]
-
-
-def collate(examples: list[Example]) -> Batch:
-    tokens = pad_sequences([e.ids for e in examples])
-    graphs = [e.graph for e in examples]
-    graph = collate_graphs(graphs) if all(g is not None for g in graphs) else None  # type: ignore[arg-type]
-    return Batch(tokens, graph)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 ``pretrain(...)`` is what ``matfuse pretrain`` runs. The output directory holds
 ``run.json`` (the full configuration and command), ``metrics.jsonl`` (one line per log or
 evaluation event), ``checkpoint/`` (latest training state) and, at the end, ``model/`` — a
-model directory ready to ship (see :mod:`matfuse.pretrain.checkpoint`). Running the same
+model directory ready to ship (see :mod:`matfuse.foundation.model_dir`). Running the same
 command again on an interrupted output directory resumes from the checkpoint on the same
 data order with the same optimiser and RNG state, so the result matches an uninterrupted
 run.
@@ -22,18 +22,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from matfuse.pretrain.autoencoder import ModelConfig, MoleculeAutoencoder
-from matfuse.pretrain.checkpoint import (
+from matfuse.foundation.autoencoder import ModelConfig, MoleculeAutoencoder
+from matfuse.foundation.examples import make_examples
+from matfuse.foundation.inference import encode_examples, reconstruction_metrics
+from matfuse.foundation.model_dir import (
     LoadedModel,
     load_model_dir,
-    load_training_state,
     save_model_dir,
-    save_training_state,
     weights_identity,
 )
-from matfuse.pretrain.data import CorpusStream, StreamPosition, make_examples, read_corpus
-from matfuse.pretrain.inference import encode_examples, reconstruction_metrics
-from matfuse.pretrain.tokenizers import Tokenizer, make_tokenizer
+from matfuse.foundation.tokenizers import Tokenizer, make_tokenizer
+from matfuse.pretrain.checkpoint import load_training_state, save_training_state
+from matfuse.pretrain.data import CorpusStream, StreamPosition, read_corpus
 
 #: Architectures of the four model families, as ``matfuse pretrain MODEL`` names them.
 MODEL_PRESETS: dict[str, dict] = {

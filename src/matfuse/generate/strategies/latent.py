@@ -102,7 +102,7 @@ class LatentInterpolate(LatentSearch):
         self.noise = float(noise)
 
     def search(self, oracle: BudgetedOracle) -> None:
-        from matfuse.pretrain.inference import slerp
+        from matfuse.foundation.inference import slerp
 
         self._setup()
         U, scores = self.seed_points(oracle, max(self.n_keep, self.batch_size))

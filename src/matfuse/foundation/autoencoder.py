@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from matfuse.pretrain.graphs import MASKED_ELEMENT, GINEncoder, GraphBatch
-from matfuse.pretrain.ssm import MambaStack
-from matfuse.pretrain.tokenizers import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIALS
+from matfuse.foundation.graphs import MASKED_ELEMENT, GINEncoder, GraphBatch
+from matfuse.foundation.ssm import MambaStack
+from matfuse.foundation.tokenizers import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIALS
 
 ENCODER_KINDS = ("ted", "ssed", "ged")
 

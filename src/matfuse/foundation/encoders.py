@@ -13,6 +13,10 @@ also decodes latents back to molecules, which is what generation builds on::
 
 ``path=`` points an encoder at a model directory you trained yourself with
 ``matfuse pretrain``.
+
+Importing this module (and registering these encoders) does not import torch: the name,
+modality and dimension come from the class and ``config.json``; the network, and torch with
+it, is loaded the first time a model encodes, decodes or samples.
 """
 
 from __future__ import annotations
@@ -20,36 +24,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 from rdkit import Chem
 
 from matfuse.encoders.base import MoleculeEncoder
-from matfuse.pretrain.checkpoint import LoadedModel, load_model_dir
-from matfuse.pretrain.inference import (
-    decode_latents,
-    encode_examples,
-    examples_for,
-    sample_prior,
-    slerp,
-)
+from matfuse.foundation.weights import weights_dir
 
-WEIGHTS_ROOT = Path(__file__).resolve().parent.parent / "weights"
+if TYPE_CHECKING:
+    from matfuse.foundation.model_dir import LoadedModel
+
+#: Loaded networks by (directory, device), shared by every encoder instance of the process.
 _LOADED: dict[tuple[str, str], LoadedModel] = {}
-
-
-def weights_dir(name: str) -> Path:
-    """Where a shipped model's directory is."""
-    return WEIGHTS_ROOT / name
-
-
-def shipped_models() -> list[str]:
-    """Names of the foundation models whose weights ship with this installation."""
-    if not WEIGHTS_ROOT.exists():
-        return []
-    return sorted(p.name for p in WEIGHTS_ROOT.iterdir() if (p / "config.json").exists())
 
 
 class FoundationEncoder(MoleculeEncoder):
@@ -89,6 +76,8 @@ class FoundationEncoder(MoleculeEncoder):
 
     def loaded(self) -> LoadedModel:
         """The network, tokeniser and latent statistics (loaded once per process)."""
+        from matfuse.foundation.model_dir import load_model_dir
+
         key = (str(self._dir()), self.device)
         if key not in _LOADED:
             _LOADED[key] = load_model_dir(self._dir(), device=self.device)
@@ -102,6 +91,10 @@ class FoundationEncoder(MoleculeEncoder):
 
     # -- encoding ------------------------------------------------------------------------
     def _compute(self, mols: list[Chem.Mol], smiles: list[str]) -> np.ndarray:
+        import torch
+
+        from matfuse.foundation.inference import encode_examples, examples_for
+
         lm = self.loaded()
         examples = examples_for(smiles, lm.tokenizer, lm.model)
         out = np.full((len(smiles), self.dim), np.nan, dtype=np.float32)
@@ -116,6 +109,8 @@ class FoundationEncoder(MoleculeEncoder):
         self, Z: np.ndarray, temperature: float = 0.0, seed: int | None = None
     ) -> list[str | None]:
         """Canonical SMILES from latents: greedy (temperature 0) or sampled; None if invalid."""
+        from matfuse.foundation.inference import decode_latents
+
         lm = self.loaded()
         Z = np.atleast_2d(np.asarray(Z, dtype=np.float32))
         return decode_latents(lm.model, lm.tokenizer, Z, temperature=temperature, seed=seed)
@@ -131,6 +126,8 @@ class FoundationEncoder(MoleculeEncoder):
 
     def interpolate(self, start: str, end: str, n: int = 8) -> list[str | None]:
         """Molecules decoded at ``n`` evenly spaced points of the slerp between two latents."""
+        from matfuse.foundation.inference import slerp
+
         Z = self.encode([start, end])
         if np.isnan(Z).any():
             raise ValueError("both end points must be valid molecules")
@@ -141,6 +138,8 @@ class FoundationEncoder(MoleculeEncoder):
         self, n: int, seed: int = 0, temperature: float = 0.0, scale: float = 1.0
     ) -> list[str | None]:
         """Molecules decoded from latents drawn from the aggregate posterior."""
+        from matfuse.foundation.inference import sample_prior
+
         lm = self.loaded()
         Z = sample_prior(lm.latent_mean, lm.latent_chol, n, seed=seed, scale=scale)
         return self.decode(Z, temperature=temperature, seed=seed)

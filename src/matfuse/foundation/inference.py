@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from matfuse.pretrain.autoencoder import MoleculeAutoencoder
-from matfuse.pretrain.data import Example, collate, make_example
-from matfuse.pretrain.tokenizers import EOS_ID, Tokenizer
+from matfuse.foundation.autoencoder import MoleculeAutoencoder
+from matfuse.foundation.examples import Example, collate, make_example
+from matfuse.foundation.tokenizers import EOS_ID, Tokenizer
 
 
 def _device(model: torch.nn.Module) -> torch.device:

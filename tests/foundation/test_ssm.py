@@ -1,6 +1,6 @@
 import torch
 
-from matfuse.pretrain.ssm import MambaStack, ssd_dual, ssd_recurrent
+from matfuse.foundation.ssm import MambaStack, ssd_dual, ssd_recurrent
 
 
 def test_dual_form_equals_recurrence():

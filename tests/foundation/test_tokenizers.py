@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matfuse.pretrain.tokenizers import (
+from matfuse.foundation.tokenizers import (
     BOS_ID,
     EOS_ID,
     UNK_ID,
