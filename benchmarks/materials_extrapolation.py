@@ -44,7 +44,7 @@ from _data import RESULTS, data_root, provenance, write_json
 from matfuse.encoders import get_encoder
 from matfuse.evaluate.metrics import regression_metrics
 from matfuse.materials.compositions import parse_compositions
-from matfuse.materials.crystal_graph import CrystalGraphRegressor
+from matfuse.models.crystal_graph import CrystalGraphRegressor
 from matfuse.evaluate.splitters import SpaceGroupSplitter, make_splitter
 from matfuse.materials.structures import parse_structures
 from matfuse.materials.symmetry import analyze_symmetry
@@ -166,7 +166,7 @@ def run_structures(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     blocks, rates = encode(parsed, ["composition", "structure-descriptors", "chgnet"])
     start = time.perf_counter()
     graph_model = CrystalGraphRegressor(epochs=args.epochs, random_state=args.seed)
-    graphs = graph_model.graphs(parsed)
+    graphs = graph_model.featurize(parsed)
     graph_seconds = time.perf_counter() - start
     splits = {
         "random": random_folds(len(y), args.seed),

@@ -2,6 +2,13 @@
 
 This is the object that the CLI's ``train``/``predict``, the benchmark, the demo and the
 web UI all use, so that every path from a table to a prediction is the same code.
+
+An *end-to-end* model of the registry (``crystal-graph``: its spec names the input kinds it
+reads) takes the place of encoders, fusion and estimator: :meth:`PropertyModel.blocks` is
+then its own featurisation of each row (crystal graphs), one network is fitted per target,
+and the directory holds ``matfuse.json``, ``model.safetensors`` and the manifest, loaded by
+the same :meth:`PropertyModel.load`. Such a model refuses other kinds of inputs with
+:class:`IncompatibleModelError` (see :func:`check_model`).
 """
 
 from __future__ import annotations
@@ -23,18 +30,51 @@ from sklearn.base import BaseEstimator
 from matfuse.chem.standardize import Standardization
 from matfuse.encoders.base import valid_rows
 from matfuse.fusion.late import LateFusion, compute_blocks
-from matfuse.inputs import check_encoders, display_keys, get_kind, parse_inputs
-from matfuse.models import PropertyEstimator, load_estimator, save_estimator
+from matfuse.inputs import check_encoders, display_keys, get_kind, kind_names, parse_inputs
+from matfuse.models import (
+    PropertyEstimator,
+    get_spec,
+    infer_task_types,
+    load_estimator,
+    make_estimator,
+    save_estimator,
+)
 from matfuse.models.manifest import MANIFEST_NAME, atomic_directory, verify_manifest
 
 #: The default representation of molecules (each input kind declares its own defaults).
 DEFAULT_ENCODERS: tuple[str, ...] = get_kind("molecule").default_encoders
 CONFIG_NAME = "matfuse.json"
 FUSION_WEIGHTS = "fusion.safetensors"
+#: The weights of an end-to-end model, one prefix per target (``0.``, ``1.``...).
+END_TO_END_WEIGHTS = "model.safetensors"
 FORMAT_VERSION = 1
 #: The manifest kind of a saved PropertyModel, and the entries a save owns (replaces).
 MODEL_KIND = "matfuse.PropertyModel"
-_MODEL_ENTRIES = frozenset({CONFIG_NAME, FUSION_WEIGHTS, "estimator"})
+_MODEL_ENTRIES = frozenset({CONFIG_NAME, FUSION_WEIGHTS, "estimator", END_TO_END_WEIGHTS})
+
+
+class IncompatibleModelError(ValueError):
+    """A model that cannot learn from this kind of input (or these targets)."""
+
+
+def check_model(model: str, input_type: str) -> None:
+    """Raise when ``model`` is unknown or cannot learn from ``input_type`` inputs.
+
+    Models of encoded features read every kind; an end-to-end model only the kinds its
+    registry spec names (``crystal-graph``: structures). The CLI calls this while it checks
+    its options, so a refusal is one line and exit status 2.
+    """
+    spec = get_spec(model)
+    if not spec.end_to_end:
+        return
+    kinds = kind_names(input_type)
+    if len(kinds) != 1 or kinds[0] not in spec.input_kinds:
+        wanted = " or ".join(spec.input_kinds)
+        raise IncompatibleModelError(
+            f"model {spec.name!r} learns from {wanted} inputs only, not from "
+            f"{'+'.join(kinds)} inputs; use --input-type {spec.input_kinds[0]}, or a model "
+            "of encoded features (see `matfuse models`)"
+        )
 
 
 class PropertyModel(BaseEstimator):
@@ -44,9 +84,14 @@ class PropertyModel(BaseEstimator):
     (formulas) or ``"structure"`` (CIF/POSCAR/extended-XYZ text, paths, pymatgen or ASE
     objects); the encoders must be able to read that kind (see :mod:`matfuse.inputs`).
 
+    ``model`` names a registry entry (``matfuse models``). An end-to-end entry such as
+    ``"crystal-graph"`` reads the inputs itself, so ``encoders``, ``reduce``, ``uncertainty``
+    and ``alpha`` do not apply to it; ``model_params`` go to its network.
+
     >>> m = PropertyModel(encoders=["ecfp"], model="rf")  # doctest: +SKIP
     >>> m.fit(smiles, y).predict_table(new_smiles)  # doctest: +SKIP
     >>> PropertyModel(encoders=["composition"], input_type="composition")  # doctest: +SKIP
+    >>> PropertyModel(model="crystal-graph", input_type="structure")  # doctest: +SKIP
     """
 
     def __init__(
@@ -95,19 +140,47 @@ class PropertyModel(BaseEstimator):
             n_jobs=self.n_jobs,
         )
 
+    @property
+    def end_to_end(self) -> bool:
+        """Whether ``model`` reads the inputs itself instead of encoded features."""
+        return get_spec(self.model).end_to_end
+
+    def _end_to_end_model(self) -> Any:
+        """An unfitted network of the end-to-end ``model`` (one target's)."""
+        return make_estimator(
+            self.model,
+            "regression",
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            **(self.model_params or {}),
+        )
+
     def parse(self, inputs: Any) -> Any:
         """Parse inputs of this model's kind (molecules with its standardisation)."""
         return parse_inputs(inputs, self.input_type, standardize=self.standardize)
 
     def blocks(self, smiles: Any) -> dict[str, np.ndarray]:
-        """Encoder blocks for ``smiles`` (all-NaN rows where an input is invalid)."""
+        """Encoder blocks for ``smiles`` (all-NaN rows where an input is invalid).
+
+        For an end-to-end model: its own featurisation, an object array under the model's
+        name holding one entry per row (a crystal graph, ``None`` where invalid).
+        """
+        if self.end_to_end:
+            check_model(self.model, self.input_type)
+            models = getattr(self, "target_models_", None) or [self._end_to_end_model()]
+            features = models[0].featurize(self.parse(smiles))
+            out = np.empty(len(features), dtype=object)
+            out[:] = features
+            return {self.model: out}
         computed = compute_blocks(list(self.encoders), self.parse(smiles), self.standardize)
         return {name: b.values for name, b in computed.items()}
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, smiles: Any, Y: Any, target_names: Sequence[str] | None = None) -> PropertyModel:
         """Fit on molecules and targets (NaN labels allowed; invalid molecules skipped)."""
-        check_encoders(list(self.encoders), self.input_type)
+        check_model(self.model, self.input_type)
+        if not self.end_to_end:
+            check_encoders(list(self.encoders), self.input_type)
         parsed = self.parse(smiles)
         return self.fit_blocks(self.blocks(parsed), Y, target_names=target_names)
 
@@ -124,6 +197,8 @@ class PropertyModel(BaseEstimator):
         names = list(target_names) if target_names else [f"y{i}" for i in range(Y.shape[1])]
         if len(names) != Y.shape[1]:
             raise ValueError(f"{len(names)} target names for {Y.shape[1]} target columns")
+        if self.end_to_end:
+            return self._fit_end_to_end(blocks, Y, names)
         usable = _any_valid(blocks) & np.isfinite(Y).any(axis=1)
         if usable.sum() < 2:
             raise ValueError("fewer than two rows with a valid input and a label")
@@ -136,17 +211,61 @@ class PropertyModel(BaseEstimator):
         self.n_train_ = int(usable.sum())
         return self
 
+    def _fit_end_to_end(
+        self, blocks: dict[str, np.ndarray], Y: np.ndarray, names: list[str]
+    ) -> PropertyModel:
+        """One network per target on the model's own featurisation (see :meth:`blocks`)."""
+        features = self._end_to_end_features(blocks)
+        spec = get_spec(self.model)
+        task_types = infer_task_types(Y, self.task)
+        unsupported = [n for n, t in zip(names, task_types, strict=True) if not spec.supports(t)]
+        if unsupported:
+            raise IncompatibleModelError(
+                f"model {spec.name!r} does regression only; target(s) "
+                f"{', '.join(unsupported)} are classification (0/1 labels)"
+            )
+        if self.tune_trials:
+            raise IncompatibleModelError(f"model {spec.name!r} cannot be tuned; drop tune_trials")
+        usable = _valid_features(features) & np.isfinite(Y).any(axis=1)
+        if usable.sum() < 2:
+            raise ValueError("fewer than two rows with a valid input and a label")
+        self.target_models_ = [
+            self._end_to_end_model().fit(list(features), Y[:, j]) for j in range(Y.shape[1])
+        ]
+        self.target_names_ = names
+        self.task_types_ = task_types
+        self.n_train_ = int(usable.sum())
+        return self
+
+    def _end_to_end_features(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        if set(blocks) != {self.model}:
+            raise IncompatibleModelError(
+                f"model {self.model!r} learns from the inputs themselves, not from encoder "
+                f"blocks ({', '.join(blocks)}); fit it with PropertyModel.fit(inputs, Y)"
+            )
+        return blocks[self.model]
+
     # -- predicting -------------------------------------------------------------------
     def predict_with_uncertainty(self, blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Predictions, std and intervals from encoder blocks, NaN for unusable rows."""
-        ok = _any_valid(blocks)
+        """Predictions, std and intervals from encoder blocks, NaN for unusable rows.
+
+        An end-to-end model gives predictions only (std and intervals stay NaN).
+        """
+        if self.end_to_end:
+            features = self._end_to_end_features(blocks)
+            ok = _valid_features(features)
+        else:
+            ok = _any_valid(blocks)
         n, t = len(ok), len(self.target_names_)
         out = {
             "pred": np.full((n, t), np.nan),
             "std": np.full((n, t), np.nan),
             "interval": np.full((n, t, 2), np.nan),
         }
-        if ok.any():
+        if self.end_to_end:
+            for j, network in enumerate(self.target_models_):
+                out["pred"][:, j] = network.predict(list(features))
+        elif ok.any():
             X = self.fusion_.transform_blocks({k: v[ok] for k, v in blocks.items()})
             out["pred"][ok] = self.estimator_.predict(X)
             std = self.estimator_.predict_std(X)
@@ -179,10 +298,14 @@ class PropertyModel(BaseEstimator):
                 table[f"lower_{name}"] = res["interval"][:, j, 0]
                 table[f"upper_{name}"] = res["interval"][:, j, 1]
         errors = list(parsed.errors)
-        ok = _any_valid(blocks)
+        if self.end_to_end:
+            ok = _valid_features(blocks[self.model])
+            why = f"model {self.model!r} could not read this {self.input_type}"
+        else:
+            ok, why = _any_valid(blocks), f"no encoder could represent this {self.input_type}"
         for i in range(len(errors)):
             if errors[i] is None and not ok[i]:
-                errors[i] = f"no encoder could represent this {self.input_type}"
+                errors[i] = why
         table["error"] = errors
         return table
 
@@ -197,13 +320,24 @@ class PropertyModel(BaseEstimator):
         """
         directory = Path(directory)
         with atomic_directory(directory, MODEL_KIND, owns=_MODEL_ENTRIES.__contains__) as tmp:
-            save_file(
-                {k: np.ascontiguousarray(v) for k, v in self.fusion_.state_tensors().items()},
-                str(tmp / FUSION_WEIGHTS),
-            )
-            save_estimator(self.estimator_, tmp / "estimator")
+            if self.end_to_end:
+                arrays, model_section = self._end_to_end_state()
+                save_file(arrays, str(tmp / END_TO_END_WEIGHTS))
+            else:
+                save_file(
+                    {k: np.ascontiguousarray(v) for k, v in self.fusion_.state_tensors().items()},
+                    str(tmp / FUSION_WEIGHTS),
+                )
+                save_estimator(self.estimator_, tmp / "estimator")
+                model_section = {
+                    "fusion": {
+                        "encoders": list(self.encoders),
+                        "slices": self.fusion_.block_slices_,
+                    }
+                }
             params = self.get_params()
-            params["encoders"] = list(params["encoders"])
+            # an end-to-end model reads no encoders: the config must not claim it does
+            params["encoders"] = [] if self.end_to_end else list(params["encoders"])
             config = {
                 "format_version": FORMAT_VERSION,
                 "kind": "PropertyModel",
@@ -214,10 +348,20 @@ class PropertyModel(BaseEstimator):
                 "target_names": self.target_names_,
                 "task_types": self.task_types_,
                 "n_train": self.n_train_,
-                "fusion": {"encoders": list(self.encoders), "slices": self.fusion_.block_slices_},
+                **model_section,
             }
             (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
         return directory
+
+    def _end_to_end_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Every target network's weights under ``<j>.`` and its parameters and state."""
+        arrays: dict[str, np.ndarray] = {}
+        targets = []
+        for j, network in enumerate(self.target_models_):
+            state, weights = network.state()
+            arrays.update({f"{j}.{k}": np.ascontiguousarray(v) for k, v in weights.items()})
+            targets.append({"params": network.get_params(), "state": state})
+        return arrays, {"end_to_end": {"model": self.model, "targets": targets}}
 
     @classmethod
     def load(cls, directory: str | Path) -> PropertyModel:
@@ -235,10 +379,22 @@ class PropertyModel(BaseEstimator):
             kind = config.get("kind") if isinstance(config, dict) else None
             raise ValueError(f"{directory / CONFIG_NAME} holds a {kind!r}, not a PropertyModel")
         model = cls(**config["params"])
-        model.fusion_ = model._fusion().load_state_tensors(
-            load_safetensors(manifest.read_bytes(FUSION_WEIGHTS))
-        )
-        model.estimator_ = load_estimator(directory / "estimator")
+        if model.end_to_end:
+            section = config.get("end_to_end")
+            if not isinstance(section, dict) or section.get("model") != model.model:
+                raise ValueError(f"{directory / CONFIG_NAME} has no {model.model} networks")
+            arrays = load_safetensors(manifest.read_bytes(END_TO_END_WEIGHTS))
+            model.target_models_ = []
+            for j, target in enumerate(section["targets"]):
+                prefix = f"{j}."
+                weights = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+                network = make_estimator(model.model, "regression", **target["params"])
+                model.target_models_.append(network.load_state(target["state"], weights))
+        else:
+            model.fusion_ = model._fusion().load_state_tensors(
+                load_safetensors(manifest.read_bytes(FUSION_WEIGHTS))
+            )
+            model.estimator_ = load_estimator(directory / "estimator")
         model.target_names_ = list(config["target_names"])
         model.task_types_ = list(config["task_types"])
         model.n_train_ = int(config.get("n_train", 0))
@@ -248,6 +404,11 @@ class PropertyModel(BaseEstimator):
 def _any_valid(blocks: dict[str, np.ndarray]) -> np.ndarray:
     masks = [valid_rows(np.asarray(v)) for v in blocks.values()]
     return np.logical_or.reduce(masks) if masks else np.zeros(0, dtype=bool)
+
+
+def _valid_features(features: np.ndarray) -> np.ndarray:
+    """Rows of an end-to-end model's featurisation that it can read (not ``None``)."""
+    return np.array([f is not None for f in features], dtype=bool)
 
 
 def _display(x: Any) -> Any:

@@ -17,10 +17,14 @@ CONCRETE = ["xgboost", "lightgbm", "rf", "svr", "krr", "gp", "linear"]
 
 def test_list_models_covers_every_name_and_task() -> None:
     specs = {spec.name: spec for spec in list_models()}
-    assert set(specs) == {*CONCRETE, "auto"}
+    assert set(specs) == {*CONCRETE, "auto", "crystal-graph"}
     for spec in specs.values():
-        assert spec.supports("regression") and spec.supports("classification")
         assert spec.description
+        if not spec.end_to_end:
+            assert spec.supports("regression") and spec.supports("classification")
+    graph = specs["crystal-graph"]  # reads structures itself, no encoded features
+    assert graph.end_to_end and graph.input_kinds == ("structure",)
+    assert graph.supports("regression") and not graph.supports("classification")
     assert specs["gp"].has_native_uncertainty("regression")
     assert not specs["gp"].has_native_uncertainty("classification")
     assert specs["rf"].has_native_uncertainty("classification")

@@ -337,19 +337,26 @@ def test_model_without_manifest_asks_to_retrain(model_dir: Path):
 
 
 def test_crystal_graph_and_foundation_directories_are_checked(tmp_path: Path):
-    from matfuse.foundation.weights import weights_dir
-    from matfuse.materials.crystal_graph import WEIGHTS_NAME, CrystalGraphRegressor
-    from matfuse.foundation.model_dir import load_model_dir
+    pytest.importorskip("pymatgen")
+    from pymatgen.core import Lattice, Structure
 
-    reg = CrystalGraphRegressor(hidden=8, n_conv=1)
-    reg.net_, reg.y_mean_, reg.y_std_, reg.n_train_ = reg._net().eval(), 0.0, 1.0, 0
-    saved = reg.save(tmp_path / "cg")
-    CrystalGraphRegressor.load(saved)
-    data = bytearray((saved / WEIGHTS_NAME).read_bytes())
+    from matfuse.foundation.model_dir import load_model_dir
+    from matfuse.foundation.weights import weights_dir
+    from matfuse.pipeline import END_TO_END_WEIGHTS
+
+    cells = [Structure(Lattice.cubic(a), ["Cs", "Cl"], [[0] * 3, [0.5] * 3]) for a in (4, 4.2)]
+    pm = PropertyModel(
+        model="crystal-graph",
+        input_type="structure",
+        model_params={"hidden": 8, "n_conv": 1, "epochs": 1},
+    )
+    saved = pm.fit(cells, [1.0, 2.0]).save(tmp_path / "cg")
+    PropertyModel.load(saved)
+    data = bytearray((saved / END_TO_END_WEIGHTS).read_bytes())
     data[-1] ^= 1
-    (saved / WEIGHTS_NAME).write_bytes(bytes(data))
-    with pytest.raises(UnsafeModelError, match=WEIGHTS_NAME):
-        CrystalGraphRegressor.load(saved)
+    (saved / END_TO_END_WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(UnsafeModelError, match=END_TO_END_WEIGHTS):
+        PropertyModel.load(saved)
 
     shipped = Path(shutil.copytree(weights_dir("graph-ged"), tmp_path / "graph-ged"))
     (shipped / "MODEL_CARD.md").write_text("rewritten card")  # documentation, not checked

@@ -46,7 +46,7 @@ from matfuse.app.uploads import (
     table_from_frame,
     validation_message,
 )
-from matfuse.benchmark import split_table
+from matfuse.workflow import split_table
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What the UI needs to know about each input kind, read from the library, not hand-listed.
 
 Molecules, compositions and crystal structures share one workflow; what differs is which
-encoders can read them (``matfuse.inputs.COMPATIBLE_MODALITIES``), which splitters make
+encoders can read them (``matfuse.inputs.compatible_modalities``), which splitters make
 sense (the molecule and the materials splitter factories), the default encoder set and the
 words the UI uses. Keeping that here means a splitter or encoder modality added to the
 library shows up in the dropdowns without touching the tabs.
@@ -49,8 +49,6 @@ SPLIT_LABELS: dict[str, str] = {
     "kfold": "k-fold (first fold as the test set)",
 }
 #: Splitters that need structures (not formulas) to find their groups.
-_STRUCTURE_ONLY_SPLITS = ("spacegroup",)
-
 
 def noun(kind: str | None, count: int = 2) -> str:
     """``molecule``/``molecules`` and so on; unknown kinds read as "inputs"."""
@@ -72,19 +70,7 @@ def splitter_names(kind: str) -> list[str]:
 def _library_splitters(kind: str) -> list[str]:
     from matfuse.evaluate import list_splitters
 
-    try:  # the splitter registry filters by input kind ...
-        return list(list_splitters(kind))  # type: ignore[call-arg]
-    except TypeError:
-        pass
-    # ... older libraries keep the materials splitters in their own factory
-    if kind == "molecule":
-        return list(list_splitters())
-    from matfuse.materials.splitters import list_material_splitters
-
-    names = list(list_material_splitters())
-    if kind == "composition":
-        names = [n for n in names if n not in _STRUCTURE_ONLY_SPLITS]
-    return names
+    return list(list_splitters(kind))
 
 
 def split_choices_for(kind: str, has_provided: bool) -> list[tuple[str, str]]:
@@ -93,9 +79,9 @@ def split_choices_for(kind: str, has_provided: bool) -> list[tuple[str, str]]:
 
 
 def compatible_modalities(kind: str) -> tuple[str, ...]:
-    from matfuse.inputs import COMPATIBLE_MODALITIES
+    from matfuse.inputs import compatible_modalities as modalities
 
-    return tuple(COMPATIBLE_MODALITIES.get(kind, ()))
+    return tuple(modalities(kind))
 
 
 def default_encoders_for(kind: str) -> list[str]:
@@ -108,9 +94,7 @@ def table_kind(table: Any) -> str:
     """The input kind of a validated table (``molecule`` for none)."""
     if table is None:
         return "molecule"
-    from matfuse.inputs import input_kind_of
-
-    return str(input_kind_of(table))
+    return str(table.input_type)
 
 
 def input_column(table: Any) -> str:

@@ -4,7 +4,7 @@ Encoders are listed from :func:`matfuse.encoders.list_encoders` at build time, g
 modality, so a newly registered encoder (a foundation model, a materials representation)
 appears here without touching the UI. Which groups are shown, and which encoders are ticked,
 follows the loaded data's input kind: the modalities that can read it
-(``matfuse.inputs.COMPATIBLE_MODALITIES``) and its default encoder set.
+(``matfuse.inputs.compatible_modalities``) and its default encoder set.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from matfuse.app.kinds import table_kind
-from matfuse.benchmark import SplitData, encode_all
+from matfuse.workflow import SplitData, encode_all
 
 logger = logging.getLogger(__name__)
 

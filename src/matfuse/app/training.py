@@ -2,8 +2,8 @@
 
 Kept free of UI code so that it can be unit-tested and so that the browser path runs the very
 same library functions as ``matfuse train`` and ``matfuse benchmark``:
-:func:`~matfuse.benchmark.compare_representations` for the single-encoder rows of the
-comparison and :func:`~matfuse.benchmark.fit_and_report` for the saved fused model. The
+:func:`~matfuse.workflow.compare_representations` for the single-encoder rows of the
+comparison and :func:`~matfuse.workflow.fit_and_report` for the saved fused model. The
 input kind (molecules, compositions, structures) comes from the session's split, so the
 saved model reads the same kind of input in the Predict tab and in ``matfuse predict``.
 """
@@ -25,10 +25,18 @@ import pandas as pd
 from matfuse.app.kinds import noun
 from matfuse.app.plots import residual_plot
 from matfuse.app.state import SessionState
-from matfuse.benchmark import SplitData, compare_representations, comparison_frame, fit_and_report
 from matfuse.evaluate import comparison_bar_plot, evaluate_targets, primary_metric
+from matfuse.evaluate.baseline import evaluate_baseline
 from matfuse.models import get_spec, list_models, make_estimator
 from matfuse.pipeline import PropertyModel
+from matfuse.workflow import (
+    Comparison,
+    RepresentationResult,
+    SplitData,
+    compare_representations,
+    comparison_frame,
+    fit_and_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +167,9 @@ def _single_comparison(
     seed: int,
     progress: Progress,
     span: tuple[float, float],
-) -> dict[str, Any]:
+) -> Comparison | None:
     """One :func:`compare_representations` call per encoder, so progress can move between."""
-    merged: dict[str, Any] = {}
+    merged: Comparison | None = None
     lo, hi = span
     for i, name in enumerate(encoders):
         progress(lo + (hi - lo) * i / len(encoders), f"fitting {model} on {name} alone")
@@ -175,10 +183,10 @@ def _single_comparison(
             random_state=seed,
             progress=False,
         )
-        if not merged:
+        if merged is None:
             merged = result
         else:
-            merged["representations"].update(result["representations"])
+            merged.representations.update(result.representations)
     return merged
 
 
@@ -208,7 +216,7 @@ def train_model(
 
     blocks = session.get_blocks(encoders, on_encoder)
 
-    comparison: dict[str, Any] | None = None
+    comparison: Comparison | None = None
     if compare and len(encoders) > 1:
         comparison = _single_comparison(
             data, encoders, blocks, model, params, seed, progress, (0.35, 0.65)
@@ -244,24 +252,29 @@ def train_model(
     test_metrics = evaluate_targets(
         data.Y[data.test], res["pred"][data.test], pm.task_types_, pm.target_names_
     )
-    fused_entry = {
-        "encoders": encoders,
-        "metrics": test_metrics,
-        "fit_seconds": fit_seconds,
-        "task_types": pm.task_types_,
-    }
+    fused_entry = RepresentationResult(
+        encoders=encoders,
+        metrics=test_metrics,
+        fit_seconds=fit_seconds,
+        task_types=list(pm.task_types_),
+    )
     if comparison is None:  # the same fields compare_representations reports
-        comparison = {
-            "split": data.split_name,
-            "n_train": int(len(data.train)),
-            "n_valid": int(len(data.valid)),
-            "n_test": int(len(data.test)),
-            "targets": list(data.target_names),
-            "model": model,
-            "notes": dict(data.notes),
-            "representations": {},
-        }
-    comparison["representations"][FUSED_LABEL if len(encoders) > 1 else encoders[0]] = fused_entry
+        fit = data.fit_rows
+        comparison = Comparison(
+            split=data.split_name,
+            n_train=int(len(data.train)),
+            n_valid=int(len(data.valid)),
+            n_test=int(len(data.test)),
+            targets=list(data.target_names),
+            model=model,
+            notes=dict(data.notes),
+            representations={},
+            baseline=evaluate_baseline(
+                data.Y[fit], data.Y[data.test], list(pm.task_types_), list(data.target_names)
+            ),
+            description=data.description,
+        )
+    comparison.representations[FUSED_LABEL if len(encoders) > 1 else encoders[0]] = fused_entry
     comp = comparison_frame(comparison)
 
     figures: list[tuple[str, str]] = []

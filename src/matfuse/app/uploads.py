@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from matfuse.app.kinds import INPUT_WHAT, input_column, noun, table_kind
-from matfuse.io.readers import READ_ERROR_COLUMN, read_table
+from matfuse.inputs.readers import READ_ERROR_COLUMN, read_table
 
 logger = logging.getLogger(__name__)
 

@@ -67,6 +67,11 @@ def _parse_one(smiles: Any) -> tuple[Chem.Mol | None, str | None]:
     if not isinstance(smiles, str):
         return None, f"not a SMILES string ({type(smiles).__name__})"
     text = smiles.strip()
+    odd = next((ch for ch in text if not (ch.isascii() and ch.isprintable())), None)
+    if odd is not None:
+        # bidirectional overrides and zero-width characters make a SMILES display as
+        # something other than what it is; SMILES is printable ASCII, so refuse the rest
+        return None, f"unparsable SMILES: non-ASCII or control character U+{ord(odd):04X}"
     if len(text) > MAX_SMILES_LENGTH:
         return None, f"SMILES too long ({len(text)} > {MAX_SMILES_LENGTH} characters)"
     if any(ch.isspace() for ch in text):

@@ -33,10 +33,10 @@ def _configure(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log what each step does.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
 ) -> None:
     """matfuse: represent, fuse, learn, evaluate and generate molecules and materials."""
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
     root = logging.getLogger("matfuse")
     root.setLevel(level)
     if not any(isinstance(h, RichHandler) for h in root.handlers):

@@ -56,7 +56,8 @@ def pretrain(
     ] = None,
 ) -> None:
     """Pretrain a foundation model on a SMILES corpus; rerun the same command to resume."""
-    from matfuse.pretrain import MODEL_PRESETS, ModelConfig, TrainConfig
+    from matfuse.foundation.autoencoder import ModelConfig
+    from matfuse.pretrain import MODEL_PRESETS, TrainConfig
     from matfuse.pretrain import pretrain as run_pretraining
 
     if model not in MODEL_PRESETS:
@@ -96,7 +97,7 @@ def pretrain(
 
 def _model_dir(name_or_path: str) -> Path:
     """A shipped model's name (``selfies-ted``) or a model directory, as a directory."""
-    from matfuse.encoders.foundation import shipped_models, weights_dir
+    from matfuse.foundation.weights import shipped_models, weights_dir
 
     if not Path(name_or_path).exists() and name_or_path in shipped_models():
         return weights_dir(name_or_path)
@@ -105,7 +106,7 @@ def _model_dir(name_or_path: str) -> Path:
 
 def _foundation_encoder(model: str, path: Path | None):
     from matfuse.encoders import get_encoder
-    from matfuse.encoders.foundation import FoundationEncoder
+    from matfuse.foundation.encoders import FoundationEncoder
 
     enc = get_encoder(model, **({"path": str(path)} if path else {}))
     if not isinstance(enc, FoundationEncoder):

@@ -119,11 +119,12 @@ def train(
     --target heat_ref --out model``.
     """
     from matfuse.inputs import check_encoders, default_encoders
-    from matfuse.pipeline import PropertyModel
+    from matfuse.pipeline import PropertyModel, check_model
     from matfuse.workflow import fit_and_report
 
     with user_errors():
         data = _load_dataset(input, target, split, seed, input_type, input_col, split_param)
+        check_model(model, data.input_type)
         names = split_list(encoders) or default_encoders(data.input_type)
         check_encoders(names, data.input_type)
     pm = PropertyModel(

@@ -8,8 +8,8 @@ from matfuse.encoders.fingerprints import (
     MorganEncoder,
     TorsionEncoder,
 )
-from matfuse.foundation.encoders import FOUNDATION_ENCODERS
 from matfuse.encoders.registry import register_encoder
+from matfuse.foundation.encoders import FOUNDATION_ENCODERS
 
 register_encoder("ecfp", MorganEncoder, description="ECFP4 bits, 2048", radius=2, n_bits=2048)
 register_encoder(

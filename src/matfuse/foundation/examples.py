@@ -18,7 +18,7 @@ from matfuse.foundation.tokenizers import Tokenizer
 
 @dataclass
 class Example:
-    """One molecule as the model reads it: canonical SMILES, its token ids and, for GNNs, its graph."""
+    """One molecule as a model reads it: canonical SMILES, token ids and (GNNs) its graph."""
 
     smiles: str
     ids: list[int]

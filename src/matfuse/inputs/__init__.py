@@ -138,12 +138,3 @@ def detect_input_kind(
     col, kind = next(iter(columns.items()))
     return kind, col
 
-
-def __getattr__(name: str) -> Any:
-    # Transitional names of the former single-module ``matfuse.inputs`` (removed with the
-    # callers that still use them).
-    if name == "COMPATIBLE_MODALITIES":
-        return {k: tuple(compatible_modalities(k)) for k in KINDS.names()}
-    if name == "input_kind_of":
-        return lambda table: table.input_type
-    raise AttributeError(f"module 'matfuse.inputs' has no attribute {name!r}")

@@ -143,6 +143,7 @@ def load_input_table(
     missing = [t for t in targets if t not in frame.columns]
     if missing:
         raise KeyError(f"target column(s) {missing} not found; columns: {list(frame.columns)}")
+    _refuse_headerless(frame, columns, from_file=not isinstance(source, pd.DataFrame))
     batches: dict[str, Any] = {}
     for col, kind_name in columns.items():
         if kind_name in batches:
@@ -154,6 +155,31 @@ def load_input_table(
         batches[kind_name] = batch
     logger.info("read %d rows; inputs %s", len(frame), columns)
     return InputTable(frame=frame, columns=columns, batches=batches, targets=targets)
+
+
+class HeaderlessTableError(ValueError):
+    """A table whose first line is data, not column names (its first row would be lost)."""
+
+    def __init__(self, column: str, kind: str) -> None:
+        self.column = column
+        self.kind = kind
+        super().__init__(
+            f"the first line looks like data, not a header (column name {column!r} reads as "
+            f"a {kind}): add a header line naming the columns"
+        )
+
+
+def _refuse_headerless(frame: pd.DataFrame, columns: dict[str, str], from_file: bool) -> None:
+    """A file read without its header line would silently lose its first row: refuse it."""
+    if not from_file:
+        return
+    for col, kind_name in columns.items():
+        kind = get_kind(kind_name)
+        name = str(col).strip()
+        if name.lower() in kind.column_names or not name:
+            continue
+        if kind.reads_as(name) and kind.content_score([name]) == 1.0:
+            raise HeaderlessTableError(name, kind.noun)
 
 
 def _apply_read_errors(batch: Any, errors: pd.Series) -> None:

@@ -89,7 +89,60 @@ def _read_cif(text: str) -> Structure:
     return Structure.from_str(text, fmt="cif")
 
 
+def _floats(line: str, n: int) -> bool:
+    parts = line.split()
+    if len(parts) < n:
+        return False
+    try:
+        [float(p) for p in parts[:n]]
+    except ValueError:
+        return False
+    return True
+
+
+def check_poscar_counts(text: str) -> None:
+    """Refuse a POSCAR whose species, counts and coordinate lines disagree.
+
+    pymatgen reads the counts line and takes that many coordinate lines, so ``Na Cl K`` over
+    ``1 1`` reads as NaCl and ``1 0`` over two coordinate lines reads as Na: a different
+    structure from the one in the file. Raises ``ValueError`` saying which lines disagree.
+    """
+    lines = [ln.strip() for ln in text.strip().splitlines()]
+    if len(lines) < 8:
+        raise ValueError("too few lines for a POSCAR")
+    i = 5
+    species: list[str] | None = None
+    if lines[i].split() and not _floats(lines[i], 1):
+        species = lines[i].split()
+        i += 1
+    try:
+        counts = [int(c) for c in lines[i].split()]
+    except ValueError:
+        raise ValueError(f"line {i + 1} is not a list of atom counts: {lines[i]!r}") from None
+    if species is None:
+        # VASP 4 style: pymatgen would invent species (H, He, ...) for the counts
+        raise ValueError("no species line (line 6): give the element symbols, VASP 5 style")
+    if len(species) != len(counts):
+        raise ValueError(
+            f"{len(species)} species ({' '.join(species)}) but {len(counts)} counts "
+            f"({lines[i]})"
+        )
+    if any(c <= 0 for c in counts):
+        raise ValueError(f"non-positive atom count in {lines[i]!r}")
+    i += 1
+    if lines[i][:1].lower() == "s":  # selective dynamics
+        i += 1
+    i += 1  # the direct/cartesian line
+    n_coords = 0
+    while i < len(lines) and lines[i] and _floats(lines[i], 3):
+        n_coords += 1
+        i += 1
+    if n_coords != sum(counts):
+        raise ValueError(f"counts add up to {sum(counts)} atoms but {n_coords} coordinate lines")
+
+
 def _read_poscar(text: str) -> Structure:
+    check_poscar_counts(text)
     return Structure.from_str(text, fmt="poscar")
 
 

@@ -49,7 +49,9 @@ class ModelSpec:
     """Description of one registry entry.
 
     ``native_uncertainty`` lists the tasks for which the fitted model itself provides a predictive
-    spread (GP posterior std, random-forest per-tree spread) without refitting.
+    spread (GP posterior std, random-forest per-tree spread) without refitting. ``input_kinds``
+    is set for an *end-to-end* model, which learns from inputs of those kinds directly instead
+    of from encoded features (``crystal-graph``: structures; see :mod:`matfuse.pipeline`).
     """
 
     name: str
@@ -57,6 +59,12 @@ class ModelSpec:
     regression: bool
     classification: bool
     native_uncertainty: tuple[str, ...] = ()
+    input_kinds: tuple[str, ...] = ()
+
+    @property
+    def end_to_end(self) -> bool:
+        """Whether the model reads inputs itself (no encoders, no fused feature matrix)."""
+        return bool(self.input_kinds)
 
     def supports(self, task: str) -> bool:
         """Whether this model can be built for ``task``."""
@@ -313,6 +321,20 @@ def _build_linear(
     return nan_safe_pipeline(model, scale=True)
 
 
+def _build_crystal_graph(
+    task: str, n_samples: int | None, random_state: int, n_jobs: int, params: dict[str, Any]
+) -> BaseEstimator:
+    """CGCNN-style crystal graph network, trained end to end on structures (regression).
+
+    Not a model of encoded features: :class:`~matfuse.pipeline.PropertyModel` hands it the
+    parsed structures. Defaults are the regressor's (64 hidden, 3 convolutions, 60 epochs).
+    Imported here, lazily, because it needs torch.
+    """
+    from matfuse.models.crystal_graph import CrystalGraphRegressor
+
+    return CrystalGraphRegressor(**{"random_state": random_state, "n_threads": n_jobs, **params})
+
+
 _BOTH = True
 _REGISTRY: dict[str, tuple[ModelSpec, Builder | None]] = {
     "xgboost": (
@@ -356,6 +378,16 @@ _REGISTRY: dict[str, tuple[ModelSpec, Builder | None]] = {
     "linear": (
         ModelSpec("linear", "RidgeCV / LogisticRegressionCV baseline", _BOTH, _BOTH),
         _build_linear,
+    ),
+    "crystal-graph": (
+        ModelSpec(
+            "crystal-graph",
+            "Crystal graph network (CGCNN-style) trained end to end on structures; regression",
+            True,
+            False,
+            input_kinds=("structure",),
+        ),
+        _build_crystal_graph,
     ),
     "auto": (
         ModelSpec(

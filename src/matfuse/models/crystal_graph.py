@@ -15,30 +15,28 @@ core for the ~7,500 five-atom cells of perov_5.
 
 >>> reg = CrystalGraphRegressor(epochs=50).fit(structures, y)  # doctest: +SKIP
 >>> reg.predict(new_structures)  # NaN for rows that are not valid crystals  # doctest: +SKIP
+
+As a registered model (``--model crystal-graph``) it runs inside
+:class:`~matfuse.pipeline.PropertyModel`, one network per target, and is saved in the
+common model-directory format (``matfuse.json``, safetensors weights, ``manifest.json``)::
+
+    PropertyModel(model="crystal-graph", input_type="structure").fit(structures, y)
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save_file
 from sklearn.base import BaseEstimator, RegressorMixin
 from torch import nn
 from tqdm.auto import tqdm
 
 from matfuse.materials.energy import torch_threads
 from matfuse.materials.structures import ParsedStructures, parse_structures
-from matfuse.models.manifest import atomic_directory, verify_manifest
 
-CONFIG_NAME = "crystal_graph.json"
-WEIGHTS_NAME = "crystal_graph.safetensors"
-MODEL_KIND = "matfuse.materials.CrystalGraphRegressor"
 MAX_Z = 100
 
 
@@ -138,7 +136,10 @@ class CrystalGraphRegressor(RegressorMixin, BaseEstimator):
 
     Parameters are stored untouched (scikit-learn's contract); learned state ends in ``_``.
     The target is standardised for training. Rows that are not valid crystals are skipped
-    in ``fit`` and predicted as NaN, so outputs stay row-aligned.
+    in ``fit`` and predicted as NaN, so outputs stay row-aligned. :meth:`featurize` gives the
+    graphs once for several fits (one per target); :meth:`state` and :meth:`load_state` are
+    what :class:`~matfuse.pipeline.PropertyModel` saves and loads (JSON plus arrays, no
+    pickle).
     """
 
     def __init__(
@@ -168,10 +169,17 @@ class CrystalGraphRegressor(RegressorMixin, BaseEstimator):
         self.progress = progress
 
     # -- inputs -------------------------------------------------------------------------
-    def graphs(self, X: Any) -> list[CrystalGraph | None]:
-        """Graphs of the valid rows of ``X`` (``None`` elsewhere); reusable across fits."""
-        if isinstance(X, list) and X and all(isinstance(g, CrystalGraph | None) for g in X):
-            return X
+    def featurize(self, X: Any) -> list[CrystalGraph | None]:
+        """Graphs of the valid rows of ``X`` (``None`` elsewhere), what ``fit`` and ``predict``
+        read; compute them once to fit several targets or folds."""
+        if isinstance(X, list | np.ndarray) and all(isinstance(g, CrystalGraph | None) for g in X):
+            return list(X)
+        if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
+            raise ValueError(
+                "crystal-graph learns from crystal structures, not from a feature matrix; "
+                "give it structures (PropertyModel(model='crystal-graph', "
+                "input_type='structure'))"
+            )
         parsed = X if isinstance(X, ParsedStructures) else parse_structures(_rows(X))
         return [
             crystal_graph(s, self.cutoff, self.max_neighbors) if s is not None else None
@@ -183,7 +191,7 @@ class CrystalGraphRegressor(RegressorMixin, BaseEstimator):
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> CrystalGraphRegressor:
-        graphs = self.graphs(X)
+        graphs = self.featurize(X)
         y = np.asarray(y, dtype=np.float64).ravel()
         if len(graphs) != y.size:
             raise ValueError(f"{len(graphs)} structures for {y.size} targets")
@@ -219,7 +227,7 @@ class CrystalGraphRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        graphs = self.graphs(X)
+        graphs = self.featurize(X)
         out = np.full(len(graphs), np.nan)
         rows = [i for i, g in enumerate(graphs) if g is not None]
         with torch_threads(self.n_threads), torch.no_grad():
@@ -230,41 +238,30 @@ class CrystalGraphRegressor(RegressorMixin, BaseEstimator):
         return out
 
     # -- persistence --------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
-        """JSON parameters and target scaling plus safetensors weights (no pickle).
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Learned state as JSON-able values and named float arrays (for safetensors)."""
+        config = {
+            "y_mean": self.y_mean_,
+            "y_std": self.y_std_,
+            "n_train": self.n_train_,
+            "loss_curve": [float(v) for v in getattr(self, "loss_curve_", [])],
+        }
+        arrays = {
+            k: v.detach().cpu().contiguous().numpy() for k, v in self.net_.state_dict().items()
+        }
+        return config, arrays
 
-        Written next to ``directory`` with a manifest of every file and swapped into place
-        when complete, so an interrupted save never leaves a partial model.
-        """
-        directory = Path(directory)
-        owned = {CONFIG_NAME, WEIGHTS_NAME}
-        with atomic_directory(directory, MODEL_KIND, owns=owned.__contains__) as tmp:
-            save_file(self.net_.state_dict(), str(tmp / WEIGHTS_NAME))
-            config = {
-                "kind": "CrystalGraphRegressor",
-                "params": self.get_params(),
-                "y_mean": self.y_mean_,
-                "y_std": self.y_std_,
-                "n_train": self.n_train_,
-            }
-            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | Path) -> CrystalGraphRegressor:
-        """Load what :meth:`save` wrote, after checking every file against the manifest."""
-        directory = Path(directory)
-        manifest = verify_manifest(directory, MODEL_KIND)
-        config = manifest.read_json(CONFIG_NAME)
-        if not isinstance(config, dict) or config.get("kind") != "CrystalGraphRegressor":
-            raise ValueError(f"{directory} does not hold a CrystalGraphRegressor")
-        model = cls(**config["params"])
-        net = model._net()
-        net.load_state_dict(load_safetensors(manifest.read_bytes(WEIGHTS_NAME)))
-        model.net_ = net.eval()
-        model.y_mean_, model.y_std_ = float(config["y_mean"]), float(config["y_std"])
-        model.n_train_ = int(config["n_train"])
-        return model
+    def load_state(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> CrystalGraphRegressor:
+        """Restore what :meth:`state` returned onto a regressor built with the same params."""
+        net = self._net()
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+        self.net_ = net.eval()
+        self.y_mean_, self.y_std_ = float(config["y_mean"]), float(config["y_std"])
+        self.n_train_ = int(config["n_train"])
+        self.loss_curve_ = [float(v) for v in config.get("loss_curve", [])]
+        return self
 
 
 def _rows(X: Any) -> list[Any]:
