@@ -36,12 +36,12 @@ import torch
 
 from _data import RESULTS, data_root, provenance, write_json
 from matfuse.encoders import get_encoder
-from matfuse.foundation.encoders import FoundationEncoder
-from matfuse.foundation.weights import shipped_models, weights_dir
 from matfuse.foundation.autoencoder import ModelConfig, SequenceEncoder
+from matfuse.foundation.encoders import FoundationEncoder
 from matfuse.foundation.inference import decode_latents, encode_examples, examples_for
 from matfuse.foundation.inference import token_accuracy as teacher_forced_accuracy
 from matfuse.foundation.tokenizers import canonical_smiles
+from matfuse.foundation.weights import shipped_models, weights_dir
 from matfuse.pretrain.trainer import model_card
 
 

@@ -43,11 +43,11 @@ from sklearn.model_selection import KFold
 from _data import RESULTS, data_root, provenance, write_json
 from matfuse.encoders import get_encoder
 from matfuse.evaluate.metrics import regression_metrics
-from matfuse.materials.compositions import parse_compositions
-from matfuse.models.crystal_graph import CrystalGraphRegressor
 from matfuse.evaluate.splitters import SpaceGroupSplitter, make_splitter
+from matfuse.materials.compositions import parse_compositions
 from matfuse.materials.structures import parse_structures
 from matfuse.materials.symmetry import analyze_symmetry
+from matfuse.models.crystal_graph import CrystalGraphRegressor
 from matfuse.pipeline import PropertyModel
 
 STRUCTURE_FAMILIES = {

@@ -29,9 +29,9 @@ from _data import (
     provenance,
     write_json,
 )
-from matfuse.workflow import compare_representations, encode_all, load_dataset
 from matfuse.foundation.weights import weights_dir
 from matfuse.pipeline import DEFAULT_ENCODERS
+from matfuse.workflow import compare_representations, encode_all, load_dataset
 
 QM_PROPS = [f"{p}-{m}" for m in ("CC2", "PBE0", "CAM") for p in ("E1", "E2", "f1", "f2")]
 TASKS: dict[str, dict[str, Any]] = {

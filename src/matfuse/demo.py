@@ -18,6 +18,7 @@ from rich.table import Table
 
 from matfuse.evaluate import comparison_bar_plot
 from matfuse.inputs import load_input_table
+from matfuse.inputs.writers import write_table, write_text
 from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
 from matfuse.workflow import SplitData, compare_representations, comparison_frame, fit_and_report
 
@@ -111,7 +112,7 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
     loaded = PropertyModel.load(model_dir)
     new = loaded.predict_table(list(NEW_MOLECULES.values()))
     new.insert(0, "name", list(NEW_MOLECULES))
-    new.to_csv(out / "new_molecule_predictions.csv", index=False)
+    write_table(new, out / "new_molecule_predictions.csv")
     console.print("\n[bold]Predictions for new molecules[/bold] (saved model reloaded):")
     console.print(new.drop(columns=["input"]).to_string(index=False, float_format="%.2f"))
     summary = {
@@ -121,7 +122,7 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
         "test_metrics": report["metrics"]["targets"][TARGET],
         "seconds": round(time.perf_counter() - start, 1),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(json.dumps(summary, indent=2), out / "summary.json")
     console.print(
         f"\nreport with plots: {report_dir}\nmodel: {model_dir}\nfinished in {summary['seconds']} s"
     )

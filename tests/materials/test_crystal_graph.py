@@ -142,13 +142,17 @@ def perov_tables(tmp_path_factory, build):
 def test_cli_train_and_predict_with_crystal_graph(perov_tables, tmp_path):
     out = tmp_path / "model"
     args = ["train", str(perov_tables / "train.csv"), "--input-type", "structure"]
-    res = runner.invoke(app, [*args, "--model", "crystal-graph", "--target", "y", "--out", str(out)])
+    res = runner.invoke(
+        app, [*args, "--model", "crystal-graph", "--target", "y", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert (out / "model.safetensors").exists() and (out / "report" / "report.json").exists()
     assert json.loads((out / "matfuse.json").read_text())["params"]["model"] == "crystal-graph"
 
     pred = tmp_path / "p.csv"
-    res = runner.invoke(app, ["predict", str(out), str(perov_tables / "new.csv"), "--out", str(pred)])
+    res = runner.invoke(
+        app, ["predict", str(out), str(perov_tables / "new.csv"), "--out", str(pred)]
+    )
     assert res.exit_code == 3, res.output  # every row written, the last one invalid
     frame = pd.read_csv(pred)
     assert frame["id"].tolist() == list(range(5))

@@ -161,3 +161,22 @@ def test_fuzzed_smiles_tables_keep_every_row(tmp_path, values):
         (e is None) == (k is not None)
         for e, k in zip(table.parsed.errors, table.parsed.keys, strict=True)
     )
+
+
+def test_an_interrupted_write_leaves_the_previous_result(tmp_path, monkeypatch):
+    from matfuse.inputs.writers import write_table
+
+    out = tmp_path / "result.csv"
+    write_table(pd.DataFrame({"a": [1, 2, 3]}), out)
+    before = out.read_bytes()
+
+    def dies(self, path, *args, **kwargs):
+        with open(path, "w") as handle:
+            handle.write("a\n1\n")  # a clean-looking prefix, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", dies)
+    with pytest.raises(KeyboardInterrupt):
+        write_table(pd.DataFrame({"a": range(1000)}), out)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["result.csv"]  # no temporary left

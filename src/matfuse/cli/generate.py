@@ -75,12 +75,15 @@ def generate(
         typer.Option(help="Score salts and mixtures (default: multi-fragment SMILES rejected)."),
     ] = False,
 ) -> None:
+    from matfuse.cli.common import check_out, user_errors
     from matfuse.generate.api import STRATEGIES, draw_grid
     from matfuse.generate.api import generate as run_generate
     from matfuse.generate.corpus import read_corpus
     from matfuse.generate.objectives import SpecError, load_objective
 
     err = Console(stderr=True)
+    with user_errors():
+        check_out(out)
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
     try:
@@ -113,11 +116,9 @@ def generate(
             corpus=corpus_smiles,
             allow_fragments=allow_fragments,
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        table.to_parquet(out, index=False)
-    else:
-        table.to_csv(out, index=False)
+    from matfuse.inputs.writers import write_table
+
+    write_table(table, out)  # atomic: a killed run leaves the previous result in place
     rejected = table.attrs.get("rejected_seeds") or []
     if rejected:
         err.print(f"[yellow]skipped {len(rejected)} invalid seed SMILES: {rejected[:5]}")

@@ -15,6 +15,7 @@ from matfuse.cli.common import (
     console,
     err_console,
     exit_for_rows,
+    write_output,
 )
 
 
@@ -77,7 +78,7 @@ def relax(
             }
         )
     summary = pd.DataFrame(rows)
-    summary.to_csv(out / "summary.csv", index=False)
+    write_output(summary, out / "summary.csv")
     console.print(summary.drop(columns=["relaxed_cif"]).to_string(index=False))
     n_bad = int(summary["error"].notna().sum())
     err_console.print(f"{len(summary)} structures, {n_bad} failed -> {out}")

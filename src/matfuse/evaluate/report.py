@@ -24,6 +24,7 @@ from matfuse.evaluate.baseline import compare_to_baseline, evaluate_baseline
 from matfuse.evaluate.metrics import error_by_similarity, evaluate_targets
 from matfuse.evaluate.plots import parity_plot, residual_vs_similarity_plot, roc_plot
 from matfuse.evaluate.splitters import scaffold_overlap
+from matfuse.inputs.writers import write_text
 
 __all__ = ["json_safe", "safe_filename", "write_report"]
 
@@ -209,5 +210,5 @@ def write_report(
         "extra": extra or {},
     }
     safe = json_safe(report)
-    (out / REPORT_NAME).write_text(json.dumps(safe, indent=2, allow_nan=False) + "\n")
+    write_text(json.dumps(safe, indent=2, allow_nan=False) + "\n", out / REPORT_NAME)
     return safe

@@ -18,7 +18,13 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TABLE_SUFFIXES", "UnsupportedFormatError", "atomic_path", "table_format", "write_table"]
+__all__ = ["TABLE_SUFFIXES",
+    "UnsupportedFormatError",
+    "atomic_path",
+    "table_format",
+    "write_table",
+    "write_text",
+]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
 
@@ -64,6 +70,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write ``text`` to ``path`` atomically (reports, summaries, JSON results)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
