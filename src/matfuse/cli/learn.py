@@ -119,6 +119,7 @@ def train(
     --target heat_ref --out model``.
     """
     from matfuse.inputs import check_encoders, default_encoders
+    from matfuse.models import get_spec
     from matfuse.pipeline import PropertyModel, check_model
     from matfuse.workflow import fit_and_report
 
@@ -127,6 +128,8 @@ def train(
         check_model(model, data.input_type)
         names = split_list(encoders) or default_encoders(data.input_type)
         check_encoders(names, data.input_type)
+        if get_spec(model).end_to_end:
+            names = []  # the model reads the inputs itself
     pm = PropertyModel(
         encoders=names,
         model=model,
@@ -284,6 +287,7 @@ def benchmark(
     from matfuse.evaluate import json_safe
     from matfuse.inputs import check_encoders, default_encoders
     from matfuse.inputs.writers import atomic_path
+    from matfuse.models import get_spec
     from matfuse.workflow import compare_representations, comparison_frame
 
     with user_errors():
@@ -292,6 +296,11 @@ def benchmark(
         data = _load_dataset(dataset, target, split, seed, input_type, input_col, split_param)
         names = split_list(encoders) or default_encoders(data.input_type)
         check_encoders(names, data.input_type)
+        if get_spec(model).end_to_end:
+            raise ValueError(
+                f"benchmark compares encoders; {model!r} reads the inputs itself: "
+                "train it with `matfuse train --model " + model + "`"
+            )
     err_console.print(data.description)
     result = compare_representations(data, names, model=model, random_state=seed)
     payload = {**result.to_dict(), "command": " ".join(["matfuse", *sys.argv[1:]])}
