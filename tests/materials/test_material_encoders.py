@@ -76,7 +76,7 @@ def test_structure_descriptors_shapes_nan_rows_and_supercell_invariance(nacl, si
 def test_structure_descriptors_flag_isolated_atoms(crystals):
     from pymatgen.core import Lattice, Structure
 
-    lonely = Structure(Lattice.cubic(12.0), ["Fe"], [[0, 0, 0]])
+    lonely = Structure(Lattice.cubic(9.5), ["Fe"], [[0, 0, 0]])  # under the volume limit
     block = get_encoder("structure-descriptors").encode_block([lonely, crystals.bcc()])
     assert block.valid.tolist() == [False, True]
     assert block.errors[0].startswith("isolated atom")
@@ -94,7 +94,7 @@ def test_chgnet_embeddings_energies_and_cache(nacl, si, srtio3):
     from pymatgen.core import Lattice, Structure
 
     enc = get_encoder("chgnet:batch_size=2")
-    lonely = Structure(Lattice.cubic(12.0), ["Fe"], [[0, 0, 0]])
+    lonely = Structure(Lattice.cubic(9.5), ["Fe"], [[0, 0, 0]])  # under the volume limit
     parsed = parse_structures([nacl, "not a crystal", si, srtio3, lonely, nacl.to(fmt="cif")])
     block = enc.encode_block(parsed)
     assert block.values.shape == (6, 65)

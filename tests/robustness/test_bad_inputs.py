@@ -180,3 +180,40 @@ def test_an_interrupted_write_leaves_the_previous_result(tmp_path, monkeypatch):
         write_table(pd.DataFrame({"a": range(1000)}), out)
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["result.csv"]  # no temporary left
+
+
+@pytest.mark.parametrize(
+    ("scale", "reason"),
+    [(150.0, "cell too empty"), (1000.0, "cell too empty"), (1e30, "cell too empty")],
+)
+def test_huge_cells_are_refused_before_any_neighbour_list(scale, reason):
+    pytest.importorskip("pymatgen")
+    from pymatgen.core import Lattice, Structure
+
+    from matfuse.materials.structures import parse_structures
+
+    cell = Structure(
+        Lattice.cubic(3.9),
+        ["Sr", "Ti", "O", "O", "O"],
+        [[0, 0, 0], [0.5] * 3, [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+    )
+    cif = cell.to(fmt="cif").replace("3.90000000", f"{scale:.8f}")
+    parsed = parse_structures([cif, cell])
+    assert parsed.structures[0] is None and reason in parsed.errors[0]
+    assert parsed.errors[1] is None
+    # the limit is an option, for porous or molecular cells
+    roomy = parse_structures([cif], max_volume_per_atom=None) if scale == 150.0 else None
+    assert roomy is None or roomy.errors[0] is None
+
+
+def test_negative_lattice_length_in_a_cif_is_refused():
+    pytest.importorskip("pymatgen")
+    from pymatgen.core import Lattice, Structure
+
+    from matfuse.materials.structures import parse_structures
+
+    cif = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3]).to(fmt="cif")
+    bad = cif.replace("_cell_length_a   5.64000000", "_cell_length_a   -5.64000000")
+    assert bad != cif
+    parsed = parse_structures([bad])
+    assert parsed.structures[0] is None and "left-handed cell" in parsed.errors[0]

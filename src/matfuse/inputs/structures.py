@@ -46,7 +46,7 @@ class StructureKind(InputKind):
     content_priority = 10
     modalities = ("structure",)
     default_encoders = ("composition", "structure-descriptors")
-    options = ("fmt", "min_distance", "max_sites", "allow_disordered")
+    options = ("fmt", "min_distance", "max_sites", "allow_disordered", "max_volume_per_atom")
     key_label = "formula"
     noun = "structure"
     plural = "structures"

@@ -39,6 +39,12 @@ DEFAULT_MIN_DISTANCE = 0.5
 #: Structures with more sites are refused by default: descriptor and potential costs grow
 #: with the cell, and such rows are almost always supercells or data errors.
 DEFAULT_MAX_SITES = 1000
+#: Cells emptier than this (Å³ per atom) are refused before any neighbour list is built:
+#: real solids hold ~5–100 Å³ per atom (porous frameworks a few hundred), while a 5-atom cell
+#: blown up to 600 Å makes a neighbour search allocate gigabytes.
+DEFAULT_MAX_VOLUME_PER_ATOM = 1000.0
+#: Denser than this (Å³ per atom) is not matter: refused before the overlap search too.
+MIN_VOLUME_PER_ATOM = 0.5
 #: Text longer than this (characters) is refused before parsing to bound a bad row's cost.
 MAX_TEXT_LENGTH = 5_000_000
 #: Cells thinner than this (Å between lattice planes) or smaller than this volume (Å³) are
@@ -124,8 +130,7 @@ def check_poscar_counts(text: str) -> None:
         raise ValueError("no species line (line 6): give the element symbols, VASP 5 style")
     if len(species) != len(counts):
         raise ValueError(
-            f"{len(species)} species ({' '.join(species)}) but {len(counts)} counts "
-            f"({lines[i]})"
+            f"{len(species)} species ({' '.join(species)}) but {len(counts)} counts ({lines[i]})"
         )
     if any(c <= 0 for c in counts):
         raise ValueError(f"non-positive atom count in {lines[i]!r}")
@@ -271,8 +276,13 @@ def check_structure(
     min_distance: float = DEFAULT_MIN_DISTANCE,
     max_sites: int | None = DEFAULT_MAX_SITES,
     allow_disordered: bool = True,
+    max_volume_per_atom: float | None = DEFAULT_MAX_VOLUME_PER_ATOM,
 ) -> str | None:
-    """Reason why a parsed structure cannot be used, or ``None`` when it is fine."""
+    """Reason why a parsed structure cannot be used, or ``None`` when it is fine.
+
+    Cheap checks (site count, finite numbers, handedness, volume per atom, plane spacing)
+    come before the neighbour search, so an absurd cell is refused without allocating.
+    """
     n = len(structure)
     if n == 0:
         return "empty structure (no sites)"
@@ -281,9 +291,18 @@ def check_structure(
     matrix = np.asarray(structure.lattice.matrix, dtype=float)
     if not np.isfinite(matrix).all() or not np.isfinite(structure.frac_coords).all():
         return "non-finite lattice or coordinates"
-    volume = abs(float(np.linalg.det(matrix)))
+    det = float(np.linalg.det(matrix))
+    volume = abs(det)
     if volume < _MIN_VOLUME:
         return f"zero-volume cell ({volume:.3g} Å³)"
+    if det < 0:
+        return "left-handed cell (a negative lattice length or swapped vectors)"
+    per_atom = volume / n
+    if max_volume_per_atom is not None and per_atom > max_volume_per_atom:
+        return (
+            f"cell too empty ({per_atom:.4g} Å³ per atom > {max_volume_per_atom:g}; "
+            "raise max_volume_per_atom for porous or molecular cells)"
+        )
     spacing = _min_plane_spacing(matrix, volume)
     if spacing < _MIN_PLANE_SPACING:
         return f"degenerate cell (lattice planes {spacing:.3g} Å apart)"
@@ -291,13 +310,15 @@ def check_structure(
         return "disordered structure (partial occupancies)"
     if min_distance > 0:
         return _overlap_error(structure, min_distance)
+    if per_atom < MIN_VOLUME_PER_ATOM:
+        limit = MIN_VOLUME_PER_ATOM
+        return f"cell too dense ({per_atom:.3g} Å³ per atom < {limit:g})"
     return None
 
 
 def _min_plane_spacing(matrix: np.ndarray, volume: float) -> float:
     a, b, c = matrix
-    areas = [np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a))]
-    areas.append(np.linalg.norm(np.cross(a, b)))
+    areas = [float(np.linalg.norm(np.cross(u, v))) for u, v in ((b, c), (c, a), (a, b))]
     return volume / max(max(areas), 1e-300)
 
 
@@ -347,6 +368,7 @@ def to_structure(
     min_distance: float = DEFAULT_MIN_DISTANCE,
     max_sites: int | None = DEFAULT_MAX_SITES,
     allow_disordered: bool = True,
+    max_volume_per_atom: float | None = DEFAULT_MAX_VOLUME_PER_ATOM,
 ) -> tuple[Structure | None, str | None]:
     """Parse and check one structure; return it or the reason it cannot be used."""
     structure, err = _read_one(value, fmt)
@@ -358,6 +380,7 @@ def to_structure(
             min_distance=min_distance,
             max_sites=max_sites,
             allow_disordered=allow_disordered,
+            max_volume_per_atom=max_volume_per_atom,
         )
     except Exception as exc:  # e.g. a neighbour search on a pathological cell
         err = f"invalid structure: {first_line(exc)}"
@@ -365,12 +388,13 @@ def to_structure(
 
 
 def parse_structures(
-    items: Iterable[Any],
+    items: Iterable[Any] | ParsedStructures,
     *,
     fmt: StructureFormat = "auto",
     min_distance: float = DEFAULT_MIN_DISTANCE,
     max_sites: int | None = DEFAULT_MAX_SITES,
     allow_disordered: bool = True,
+    max_volume_per_atom: float | None = DEFAULT_MAX_VOLUME_PER_ATOM,
 ) -> ParsedStructures:
     """Parse a batch of structures keeping every row (see the module docstring).
 
@@ -398,6 +422,7 @@ def parse_structures(
                 min_distance=min_distance,
                 max_sites=max_sites,
                 allow_disordered=allow_disordered,
+                max_volume_per_atom=max_volume_per_atom,
             )
             formula = key = None
             if structure is not None:
@@ -416,5 +441,10 @@ def parse_structures(
         formulas=formulas,
         keys=keys,
         errors=errors,
-        metadata={"fmt": fmt, "min_distance": min_distance, "max_sites": max_sites},
+        metadata={
+            "fmt": fmt,
+            "min_distance": min_distance,
+            "max_sites": max_sites,
+            "max_volume_per_atom": max_volume_per_atom,
+        },
     )
