@@ -24,6 +24,7 @@ demo: install
 # `pytest tests` includes the browser tests in tests/app (test-e2e runs only those)
 test: install chromium
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest tests
 
 test-e2e: install chromium
@@ -42,6 +43,7 @@ app: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m mypy
 
 bench: install
 	$(BIN)/pip install -e ".[bench]"

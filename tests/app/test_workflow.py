@@ -135,7 +135,9 @@ def test_classification_gives_roc(smiles):
     result = train_model(s, ["maccs"], model="rf", params={"n_estimators": 20})
     assert any("ROC" in c for _, c in result.figures)
     assert "ROC-AUC" in result.summary
-    assert list(result.comparison["representation"]) == ["maccs"]
+    # the model, then the trivial baseline (the prior rate: ROC-AUC 0.5)
+    assert list(result.comparison["representation"]) == ["maccs", "baseline"]
+    assert result.comparison["roc_auc"].iloc[-1] == 0.5
     s.cleanup()
 
 

@@ -42,7 +42,8 @@ def test_cli_bad_spec_is_a_clean_error(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("terms:\n  - property: qed\n    goal: sideways\n")
     result = CliRunner().invoke(
-        app, ["generate", "--objective", str(spec), "--budget", "5", "--out", str(tmp_path / "o.csv")]
+        app,
+        ["generate", "--objective", str(spec), "--budget", "5", "--out", str(tmp_path / "o.csv")],
     )
     assert result.exit_code == 2
     assert "goal must be one of" in result.output

@@ -144,6 +144,12 @@ def _colour(symbol: str) -> np.ndarray:
     return np.asarray(jmol_colors[atomic_numbers.get(symbol, 0)], dtype=float)
 
 
+def _rgb(symbol: str) -> tuple[float, float, float]:
+    """The element colour as the (r, g, b) tuple matplotlib's typed API asks for."""
+    r, g, b = _colour(symbol)
+    return float(r), float(g), float(b)
+
+
 def _radius(symbol: str) -> float:
     from ase.data import atomic_numbers, covalent_radii
 
@@ -173,7 +179,7 @@ def render_structure(structure: Any, path: str | Path, title: str = "") -> Path:
             marker="o",
             linestyle="",
             markersize=9,
-            markerfacecolor=_colour(el),
+            markerfacecolor=_rgb(el),
             markeredgecolor="k",
             label=el,
         )

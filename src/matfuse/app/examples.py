@@ -205,7 +205,9 @@ def _broken_cif() -> str:
     from pymatgen.core import Lattice, Structure
 
     cell = Structure(
-        Lattice.cubic(5.64), ["Na", "Na", "Cl"], [[0, 0, 0], [0.01, 0, 0], [0.5, 0.5, 0.5]]
+        Lattice.cubic(5.64),
+        ["Na", "Na", "Cl"],
+        [[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], [0.5, 0.5, 0.5]],
     )
     return str(cell.to(fmt="cif"))
 

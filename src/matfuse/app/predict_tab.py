@@ -308,9 +308,9 @@ def build(state: gr.State) -> PredictTab:
             result = predict_frame(session, inputs, names)
         except UploadError as err:
             return f"**Error:** {err}", gr.update(), gr.update(), gr.update()
-        for i, err in enumerate(errors):  # the reader's reason beats "empty input"
-            if err:
-                result.loc[i, "error"] = err
+        for i, reason in enumerate(errors):  # the reader's reason beats "empty input"
+            if reason:
+                result.loc[i, "error"] = reason
         n_bad = int(result["error"].notna().sum())
         csv_path = write_results(result, session.workdir)
         message = f"{len(result):,} {noun(kind, len(result))} predicted"

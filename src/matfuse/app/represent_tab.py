@@ -205,7 +205,7 @@ def captioned_cells(
     table = session.table
     if table is None or session.kind != "structure":
         return []
-    items = []
+    items: list[tuple[str, str]] = []
     directory = session.workdir / "map-cells"
     for (_, r), caption in zip(chosen.iterrows(), _captions(chosen, "material"), strict=True):
         if len(items) >= limit:

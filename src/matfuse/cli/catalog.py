@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 from rich.table import Table
 
 from matfuse.cli.common import app, console, user_errors
+
+
+class _EncoderRow(TypedDict):
+    name: str
+    modality: str
+    dim: int | None
+    pretrained: bool
+    description: str
 
 
 @app.command("encoders")
@@ -20,7 +28,7 @@ def encoders_cmd(
     from matfuse.encoders import list_encoders
 
     specs = list_encoders(modality)
-    rows = []
+    rows: list[_EncoderRow] = []
     for s in specs:
         try:
             dim: int | None = s.dim

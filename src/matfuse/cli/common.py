@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -118,10 +118,10 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def split_params(values: list[str] | None) -> dict[str, object]:
+def split_params(values: list[str] | None) -> dict[str, Any]:
     from matfuse.encoders.registry import parse_encoder_spec
 
-    params: dict[str, object] = {}
+    params: dict[str, Any] = {}
     for value in values or []:
         if "=" not in value:
             raise ValueError(f"--split-param {value!r}: expected KEY=VALUE")

@@ -278,7 +278,7 @@ def comparison_bar_plot(
             text = "n/a" if not np.isfinite(v) else (f"{v:.3g} ± {e:.2g}" if e else f"{v:.3g}")
             # right of the bar end, or of the zero line for negative bars
             x = (max(v + e, 0.0) if np.isfinite(v) else 0.0) + 0.01 * span
-            ax.text(x, y, text, va="center", fontsize=8)
+            ax.text(x, float(y), text, va="center", fontsize=8)
         if np.isfinite(mean_arr).any():
             # room on the right for the value labels; bars start at 0 even if all < 0
             right = max(0.0, float(np.nanmax(mean_arr + np.asarray(errs))))

@@ -15,6 +15,7 @@ selective state-space stack (``ssed``, as SMI-SSED) or a GIN over the molecular 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -167,7 +168,8 @@ class LatentDecoder(nn.Module):
 
     def _memory_kv(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         memory = self.memory(z).view(z.shape[0], self.n_memory, self.d_model)
-        return [block.memory_kv(memory) for block in self.blocks]
+        # nn.ModuleList yields nn.Module to the type checker; every entry is a DecoderBlock
+        return [cast(DecoderBlock, block).memory_kv(memory) for block in self.blocks]
 
     def forward(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token logits (b, t, vocab) for input tokens (b, t) given latents (b, latent)."""

@@ -101,7 +101,9 @@ class FoundationEncoder(MoleculeEncoder):
         ok = [i for i, e in enumerate(examples) if e is not None]
         if ok:
             with torch.inference_mode():
-                out[ok] = encode_examples(lm.model, [examples[i] for i in ok], self.batch_size)
+                out[ok] = encode_examples(
+                    lm.model, [e for e in examples if e is not None], self.batch_size
+                )
         return out
 
     # -- decoding ------------------------------------------------------------------------

@@ -48,9 +48,12 @@ class Tokenizer:
     kind: ClassVar[str] = "base"
 
     def __init__(self, tokens: list[str] | None = None) -> None:
-        self.tokens: list[str] = list(SPECIALS) if tokens is None else list(tokens)
-        if self.tokens[: len(SPECIALS)] != SPECIALS:
+        self._set_vocabulary(list(SPECIALS) if tokens is None else list(tokens))
+
+    def _set_vocabulary(self, tokens: list[str]) -> None:
+        if tokens[: len(SPECIALS)] != SPECIALS:
             raise ValueError("vocabulary must start with the special tokens " + ", ".join(SPECIALS))
+        self.tokens: list[str] = tokens
         self.index = {t: i for i, t in enumerate(self.tokens)}
 
     def __len__(self) -> int:
@@ -78,7 +81,7 @@ class Tokenizer:
             except Exception:  # noqa: BLE001 - a corpus row the language cannot express
                 continue
         learned = sorted(t for t, c in counts.items() if c >= min_count and t not in SPECIALS)
-        self.__init__(list(SPECIALS) + learned)
+        self._set_vocabulary(list(SPECIALS) + learned)
         return self
 
     def encode(self, smiles: str) -> list[int]:

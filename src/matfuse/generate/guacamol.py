@@ -137,7 +137,8 @@ def _tpsa(mol: Chem.Mol) -> float:
 
 
 def _logp(mol: Chem.Mol) -> float:
-    return float(Crippen.MolLogP(mol))
+    # rdkit-stubs omit Crippen.MolLogP (RDKit defines it as a module-level lambda)
+    return float(Crippen.MolLogP(mol))  # type: ignore[attr-defined]
 
 
 # -- the tasks ---------------------------------------------------------------------------

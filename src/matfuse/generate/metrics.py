@@ -30,7 +30,6 @@ from functools import lru_cache
 
 import numpy as np
 from rdkit import Chem, DataStructs
-from rdkit.Chem import AllChem
 from rdkit.rdBase import BlockLogs
 
 from matfuse.chem.scaffolds import murcko_scaffold
@@ -168,7 +167,7 @@ def fragment_counts(smiles: Sequence[str]) -> Counter:
     for s in smiles:
         mol = to_mol(s)
         if mol is not None:
-            counts.update(Chem.MolToSmiles(AllChem.FragmentOnBRICSBonds(mol)).split("."))
+            counts.update(Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(mol)).split("."))
     del block
     return counts
 
@@ -297,7 +296,7 @@ def moses_metrics(
 
 
 # -- goal-directed (PMO) -----------------------------------------------------------------
-def top_k_mean(scores: Sequence[float], k: int = 10) -> float:
+def top_k_mean(scores: Sequence[float] | np.ndarray, k: int = 10) -> float:
     """Mean of the k best scores (of all there are, if fewer than k)."""
     values = np.sort(np.asarray(scores, dtype=float))[::-1][:k]
     return float(values.mean()) if len(values) else 0.0

@@ -195,13 +195,19 @@ class SimilarityTerm(Term):
         seed = to_mol(self.smiles)
         if seed is None:
             raise SpecError(f"term {self.name!r}: seed SMILES {self.smiles!r} is not valid")
-        self._fp = morgan_bitvect(seed)
+        fp = morgan_bitvect(seed)
+        assert fp is not None  # a parsed molecule always has a fingerprint
+        self._fp = fp
 
     def evaluate(self, mols: list[Chem.Mol]) -> TermResult:
         from rdkit import DataStructs
 
-        fps = [morgan_bitvect(m) for m in mols]
-        raw = np.array([DataStructs.TanimotoSimilarity(self._fp, f) for f in fps], dtype=float)
+        sims: list[float] = []
+        for m in mols:  # parsed molecules only (Objective.evaluate drops the invalid rows)
+            fp = morgan_bitvect(m)
+            assert fp is not None  # a parsed molecule always has a fingerprint
+            sims.append(DataStructs.TanimotoSimilarity(self._fp, fp))
+        raw = np.array(sims, dtype=float)
         return TermResult(raw, np.clip(self.modifier(raw), 0.0, 1.0))
 
 
@@ -492,7 +498,7 @@ class Objective:
         n = len(mols)
         table = pd.DataFrame({"smiles": [canonical_smiles(m) for m in mols]})
         d = np.zeros((n, len(self.terms)))
-        good = [mols[i] for i in ok]
+        good = [m for m in mols if m is not None]  # the molecules at the indices in `ok`
         for k, term in enumerate(self.terms):
             raw = np.full(n, np.nan)
             if good:

@@ -19,7 +19,6 @@ from rdkit.Chem import (
     Crippen,
     Descriptors,
     FilterCatalog,
-    Lipinski,
     RDConfig,
     rdMolDescriptors,
 )
@@ -63,10 +62,11 @@ def _pains_alerts(mol: Chem.Mol) -> float:
 #: name -> (function of an RDKit Mol, short description)
 PROPERTIES: dict[str, tuple[Callable[[Chem.Mol], float], str]] = {
     "qed": (QED.qed, "quantitative estimate of drug-likeness, 0..1"),
-    "logp": (Crippen.MolLogP, "Crippen logP"),
+    # rdkit-stubs omit the descriptors RDKit defines as module-level lambdas (MolLogP, MolWt)
+    "logp": (Crippen.MolLogP, "Crippen logP"),  # type: ignore[attr-defined]
     "tpsa": (rdMolDescriptors.CalcTPSA, "topological polar surface area, Å²"),
     "sa": (sa_score, "synthetic accessibility score, 1 (easy) .. 10 (hard)"),
-    "mw": (Descriptors.MolWt, "molecular weight, g/mol"),
+    "mw": (Descriptors.MolWt, "molecular weight, g/mol"),  # type: ignore[attr-defined]
     "heavy_atoms": (lambda m: float(m.GetNumHeavyAtoms()), "number of heavy atoms"),
     "rings": (lambda m: float(rdMolDescriptors.CalcNumRings(m)), "number of rings"),
     "aromatic_rings": (
@@ -74,8 +74,8 @@ PROPERTIES: dict[str, tuple[Callable[[Chem.Mol], float], str]] = {
         "number of aromatic rings",
     ),
     "max_ring_size": (_max_ring_size, "size of the largest ring (0 if acyclic)"),
-    "hbd": (lambda m: float(Lipinski.NumHDonors(m)), "hydrogen-bond donors"),
-    "hba": (lambda m: float(Lipinski.NumHAcceptors(m)), "hydrogen-bond acceptors"),
+    "hbd": (lambda m: float(rdMolDescriptors.CalcNumHBD(m)), "hydrogen-bond donors"),
+    "hba": (lambda m: float(rdMolDescriptors.CalcNumHBA(m)), "hydrogen-bond acceptors"),
     "rotatable_bonds": (
         lambda m: float(rdMolDescriptors.CalcNumRotatableBonds(m)),
         "rotatable bonds",

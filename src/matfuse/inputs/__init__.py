@@ -120,7 +120,7 @@ def parse_inputs(items: Any, kind: str | None = DEFAULT_KIND, **options: Any) ->
     For a multimodal input type (``composition+structure``) ``items`` is a mapping (or a
     frame) from kind to values, or an already parsed :class:`MultiBatch`.
     """
-    names = kind_names(kind) if check_kind(kind) else None
+    names = kind_names(kind) if kind is not None and check_kind(kind) else None
     if names is not None and len(names) > 1:
         if isinstance(items, MultiBatch):
             return items

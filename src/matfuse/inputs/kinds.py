@@ -291,7 +291,7 @@ def detect_columns(
     for col in columns or []:
         if col not in frame.columns:
             raise KeyError(f"input column {col!r} not found; columns: {list(frame.columns)}")
-    wanted = kind_names(kind) if check_kind(kind) else None
+    wanted = kind_names(kind) if kind is not None and check_kind(kind) else None
     if columns:
         if wanted is not None and len(wanted) not in (1, len(columns)):
             raise ValueError(f"{len(columns)} input columns for input type {kind!r}")
@@ -308,9 +308,9 @@ def detect_columns(
     if by_name is not None:
         return {by_name[1]: by_name[0]}
     for k in sorted((e.obj for e in KINDS.entries()), key=lambda k: k.content_priority):
-        col = _column_by_content(frame, k)
-        if col is not None:
-            return {col: k.name}
+        found = _column_by_content(frame, k)
+        if found is not None:
+            return {found: k.name}
     raise NoInputColumnError(" or ".join(KINDS.names()), frame.columns)
 
 

@@ -19,14 +19,17 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from pymatgen.core import Composition, Structure
 
-from matfuse.materials.structures import parse_structures
+from matfuse.materials.structures import ParsedStructures, parse_structures
 from matfuse.models.threads import limit_native_threads
 from matfuse.rows import first_line
+
+if TYPE_CHECKING:
+    from chgnet.model.dynamics import TrajectoryObserver
 
 DEFAULT_MODEL = "0.3.0"
 #: Threads for CHGNet by default (see :func:`torch_threads`).
@@ -39,7 +42,7 @@ DEFAULT_FMAX = 0.1
 DEFAULT_STEPS = 500
 #: An atom with no neighbour within CHGNet's 6 Å graph cutoff gets no message passing, so
 #: its energy and embedding are meaningless: such rows are errors, not warnings.
-ISOLATED_ATOMS = "error"
+ISOLATED_ATOMS: Literal["ignore", "warn", "error"] = "error"
 
 
 @contextlib.contextmanager
@@ -186,8 +189,10 @@ def relax_structure(
             )
     except Exception as exc:
         return RelaxResult(None, float("nan"), False, 0, f"relaxation failed: {first_line(exc)}")
-    final: Structure = out["final_structure"]
-    traj = out["trajectory"]
+    # StructOptimizer.relax is annotated dict[str, Structure | TrajectoryObserver]; it always
+    # returns the final structure and the trajectory under these two keys
+    final = cast(Structure, out["final_structure"])
+    traj = cast("TrajectoryObserver", out["trajectory"])
     energy = float(traj.energies[-1]) / len(final) if len(traj) else float("nan")
     max_force = float(np.linalg.norm(traj.forces[-1], axis=1).max()) if len(traj) else np.inf
     if not np.isfinite(energy):
@@ -196,7 +201,7 @@ def relax_structure(
 
 
 def relax_structures(
-    structures: Sequence[Any],
+    structures: Sequence[Any] | ParsedStructures,
     *,
     fmax: float = DEFAULT_FMAX,
     steps: int = DEFAULT_STEPS,
@@ -211,9 +216,10 @@ def relax_structures(
     """
     parsed = parse_structures(structures)
     model = model if model is not None else load_chgnet()
-    kw = {"fmax": fmax, "steps": steps, "relax_cell": relax_cell, "n_threads": n_threads}
     return [
-        relax_structure(s, model=model, **kw)
+        relax_structure(
+            s, fmax=fmax, steps=steps, relax_cell=relax_cell, model=model, n_threads=n_threads
+        )
         if s is not None
         else RelaxResult(None, float("nan"), False, 0, err)
         for s, err in zip(parsed.structures, parsed.errors, strict=True)
@@ -260,9 +266,8 @@ def energies_per_atom(
     idx = [i for i, s in enumerate(finals) if s is not None]
     energies = np.full(len(finals), np.nan)
     if idx:
-        e, _, errs = predict_chgnet(
-            [finals[i] for i in idx], model=model, batch_size=batch_size, n_threads=n_threads
-        )
+        valid = [s for s in finals if s is not None]  # the structures at the indices in `idx`
+        e, _, errs = predict_chgnet(valid, model=model, batch_size=batch_size, n_threads=n_threads)
         for k, i in enumerate(idx):
             energies[i] = e[k]
             if errs[k] is not None:

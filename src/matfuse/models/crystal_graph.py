@@ -85,6 +85,8 @@ class _GatedConv(nn.Module):
 class CrystalGraphNet(nn.Module):
     """Element embedding → gated graph convolutions → mean pool → MLP → one value."""
 
+    rbf_centers: torch.Tensor  # a buffer (register_buffer), declared for the type checker
+
     def __init__(
         self, hidden: int = 64, n_conv: int = 3, n_rbf: int = 40, cutoff: float = 6.0
     ) -> None:
@@ -230,10 +232,11 @@ class CrystalGraphRegressor(RegressorMixin, BaseEstimator):
         graphs = self.featurize(X)
         out = np.full(len(graphs), np.nan)
         rows = [i for i, g in enumerate(graphs) if g is not None]
+        valid = [g for g in graphs if g is not None]  # the graphs at the indices in `rows`
         with torch_threads(self.n_threads), torch.no_grad():
             for start in range(0, len(rows), 256):
                 chunk = rows[start : start + 256]
-                pred = self.net_(collate_graphs([graphs[i] for i in chunk])).numpy()
+                pred = self.net_(collate_graphs(valid[start : start + 256])).numpy()
                 out[chunk] = pred * self.y_std_ + self.y_mean_
         return out
 

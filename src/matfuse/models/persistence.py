@@ -318,6 +318,7 @@ def _attach_boosters(root: Any, manifest: Manifest, allowed_files: set[str]) -> 
             raise UnsafeModelError(f"booster reference {name!r} is not a file listed in config")
         if name not in loaded:
             data = manifest.read_bytes(name)
+            booster: xgb.Booster | lgb.Booster
             if isinstance(obj, xgb.XGBModel):
                 booster = xgb.Booster()
                 booster.load_model(bytearray(data))

@@ -64,9 +64,9 @@ class ScaffoldSplitter(Splitter):
     def _split(self, batch: Any, y: np.ndarray | None) -> Split:
         mols = batch.objects
         eligible = np.flatnonzero(batch.valid)
-        keys = [murcko_scaffold(mols[i], generic=self.generic) for i in eligible]
+        scaffolds = [murcko_scaffold(mols[i], generic=self.generic) for i in eligible]
         # A scaffold failure (None) on a parsable molecule is its own singleton group.
-        keys = [k if k is not None else ("__unscaffoldable__", i) for i, k in enumerate(keys)]
+        keys = [k if k is not None else ("__unscaffoldable__", i) for i, k in enumerate(scaffolds)]
         groups = groups_from_keys(eligible, keys)
         n_valid, n_test = split_counts(eligible.size, self.valid_size, self.test_size)
         if self.balanced:
@@ -110,7 +110,11 @@ class ClusterSplitter(Splitter):
     def _split(self, batch: Any, y: np.ndarray | None) -> Split:
         mols = batch.objects
         eligible = np.flatnonzero(batch.valid)
-        fps = [morgan_bitvect(mols[i]) for i in eligible]
+        fps = []
+        for i in eligible:
+            fp = morgan_bitvect(mols[i])
+            assert fp is not None  # a valid row is a parsed molecule, which has a fingerprint
+            fps.append(fp)
         clustering = butina_clusters(fps, self.cutoff, max_exact=self.max_exact, seed=self.seed)
         groups = groups_from_keys(eligible, clustering.labels.tolist())
         n_valid, n_test = split_counts(eligible.size, self.valid_size, self.test_size)

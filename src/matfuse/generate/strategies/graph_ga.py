@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import AllChem
+from rdkit.Chem import rdChemReactions
 from rdkit.rdBase import BlockLogs
 
 from matfuse.chem.standardize import to_mol
@@ -35,8 +35,8 @@ def _smarts(text: str) -> Chem.Mol:
 
 
 @cache
-def _reaction(text: str) -> AllChem.ChemicalReaction:
-    return AllChem.ReactionFromSmarts(text)
+def _reaction(text: str) -> rdChemReactions.ChemicalReaction:
+    return rdChemReactions.ReactionFromSmarts(text)
 
 
 def _pick(rng: np.random.Generator, items: Sequence, p: Sequence[float] | None = None):
@@ -320,9 +320,14 @@ class GraphGA(Strategy):
         while not oracle.exhausted and pop:
             ranked = sorted(pop.items(), key=lambda kv: (-kv[1], kv[0]))[: self.population_size]
             pop = dict(ranked)
-            smiles = list(pop)
-            mols = [to_mol(s) for s in smiles]
-            children = [c for c in self._reproduce(mols, np.array(list(pop.values()))) if c]
+            # a corpus SMILES that does not parse is scored 0 and can sit in `pop`: it is not a
+            # parent (Chem.Mol(None) would raise); when every entry parses nothing changes
+            parsed = [(to_mol(s), v) for s, v in pop.items()]
+            mols = [m for m, _ in parsed if m is not None]
+            values = np.array([v for m, v in parsed if m is not None])
+            if not mols:
+                break
+            children = [c for c in self._reproduce(mols, values) if c]
             before = oracle.n_calls
             child_scores = oracle(children)
             for c, v in zip(children, child_scores, strict=True):
