@@ -53,6 +53,28 @@ def test_resume_is_exact(corpus, tmp_path):
         torch.testing.assert_close(a[k], b[k], msg=k)
 
 
+def test_metrics_after_a_resume_equal_an_uninterrupted_run(corpus, tmp_path):
+    # stop in the middle of a logging window (log_every=5, stop at 7): the window 6-10 must
+    # average the steps before and after the resume, as the uninterrupted run does
+    cfg = ModelConfig(encoder="ted", language="smiles", **TINY_MODEL)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    pretrain("smi-ted", corpus, straight, cfg, tiny_train_config(steps=15), progress=False)
+    pretrain(
+        "smi-ted", corpus, resumed, cfg, tiny_train_config(steps=15, stop_at=7), progress=False
+    )
+    pretrain("smi-ted", corpus, resumed, cfg, tiny_train_config(steps=15), progress=False)
+
+    def train_rows(run):
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return {r["step"]: r for r in rows if r["event"] == "train"}
+
+    a, b = train_rows(straight), train_rows(resumed)
+    assert sorted(a) == sorted(b) == [5, 10, 15]
+    for step in a:
+        for key in ("loss", "token_acc"):
+            assert b[step][key] == pytest.approx(a[step][key], rel=1e-5), (step, key)
+
+
 def test_same_seed_same_model_different_seed_different_model(corpus, tmp_path):
     cfg = ModelConfig(encoder="ssed", language="smiles", **TINY_MODEL)
     runs = {}

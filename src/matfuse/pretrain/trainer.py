@@ -191,10 +191,14 @@ def pretrain(
         read_corpus(corpus, limit=train_cfg.n_heldout), tokenizer, model_cfg.max_len, graph
     )[: train_cfg.eval_size]
     step, position, elapsed = 0, StreamPosition(), 0.0
+    # sums of the metrics over the steps of the current logging window, checkpointed with
+    # the weights so that a window interrupted by a resume is logged exactly
+    running: dict[str, float] = {}
     if (ckpt / "state.json").exists():
         state = load_training_state(ckpt, model, optimizer, device)
         step, elapsed = state["step"], state["elapsed_s"]
         position = StreamPosition(**state["position"])
+        running = {k: float(v) for k, v in state.get("running", {}).items()}
     elif "init_from" in run:  # no checkpoint yet: start from the given model's weights
         start = start or load_model_dir(run["init_from"]["path"])
         model.load_state_dict(start.model.state_dict())
@@ -212,7 +216,6 @@ def pretrain(
     bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress, desc=name)
     started = time.perf_counter() - elapsed
     deadline = None if train_cfg.max_minutes is None else train_cfg.max_minutes * 60
-    running: dict[str, float] = {}
 
     def checkpoint() -> None:
         save_training_state(
@@ -223,6 +226,7 @@ def pretrain(
                 "step": step,
                 "elapsed_s": time.perf_counter() - started,
                 "position": asdict(position),
+                "running": dict(running),
             },
         )
 
@@ -250,6 +254,7 @@ def pretrain(
             running[k] = running.get(k, 0.0) + float(v.detach())
         bar.update(1)
         if step % train_cfg.log_every == 0:
+            # every step of the window is in ``running``, including those before a resume
             avg = {k: v / train_cfg.log_every for k, v in running.items()}
             running = {}
             bar.set_postfix(loss=f"{avg['loss']:.3f}", acc=f"{avg['token_acc']:.3f}")
