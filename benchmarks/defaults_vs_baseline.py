@@ -26,6 +26,7 @@ Writes ``results/defaults_vs_baseline.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -92,6 +93,7 @@ def fit_and_score(
     seed: int,
     n_jobs: int,
     target_transform: str = "auto",
+    model_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Default model vs trivial baseline on one split, scored by the report's code."""
     from matfuse.evaluate.baseline import compare_to_baseline, evaluate_baseline
@@ -105,7 +107,14 @@ def fit_and_score(
             return super()._estimator().set_params(target_transform=target_transform)
 
     start = time.perf_counter()
-    pm = _Model(encoders=encoders, model="auto", random_state=seed, n_jobs=n_jobs, input_type=kind)
+    pm = _Model(
+        encoders=encoders,
+        model="auto",
+        model_params=model_params,
+        random_state=seed,
+        n_jobs=n_jobs,
+        input_type=kind,
+    )
     pm.fit_blocks(blocks_fit, y_fit, ["y"])
     pred = pm.predict_blocks(blocks_test)
     Y_test = y_test[:, None].copy()
@@ -136,10 +145,13 @@ def run_set(name: str, spec: dict[str, Any], args: argparse.Namespace) -> dict[s
     from matfuse.inputs import default_encoders
 
     kind = spec["kind"]
+    params = None
     if kind == "structure" and args.structure_encoders:
         encoders = args.structure_encoders.split(",")
     else:
         encoders = list(default_encoders(kind))
+    if kind == "structure" and args.structure_model_params:
+        params = json.loads(args.structure_model_params)
     files = spec["files"]
     if spec["protocol"] == "provided":
         parts = {p: load_file(f, kind, encoders) for p, f in files.items()}
@@ -154,6 +166,7 @@ def run_set(name: str, spec: dict[str, Any], args: argparse.Namespace) -> dict[s
             args.seed,
             args.n_jobs,
             args.target_transform,
+            params,
         )
         folds = [row]
     elif spec["protocol"] == "cli":
@@ -173,6 +186,7 @@ def run_set(name: str, spec: dict[str, Any], args: argparse.Namespace) -> dict[s
                 args.seed,
                 args.n_jobs,
                 args.target_transform,
+                params,
             )
         ]
     else:
@@ -192,6 +206,7 @@ def run_set(name: str, spec: dict[str, Any], args: argparse.Namespace) -> dict[s
                     args.seed,
                     args.n_jobs,
                     args.target_transform,
+                    params,
                 )
             )
     model_mae = float(np.mean([f["model_mae"] for f in folds]))
@@ -200,6 +215,7 @@ def run_set(name: str, spec: dict[str, Any], args: argparse.Namespace) -> dict[s
     return {
         "kind": kind,
         "encoders": encoders,
+        "model_params": params,
         "protocol": spec["protocol"] if spec["protocol"] != "cv" else f"{args.folds}-fold CV",
         "n_train": int(np.mean([f["n_train"] for f in folds])),
         "n_test": int(np.sum([f["n_test"] for f in folds])),
@@ -214,16 +230,23 @@ def run_set(name: str, spec: dict[str, Any], args: argparse.Namespace) -> dict[s
     }
 
 
+def _params_note(row: dict[str, Any]) -> str:
+    params = row.get("model_params")
+    return f" (`{json.dumps(params)}`)" if params else ""
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Default model vs trivial baseline",
         "",
         f"Produced by `{result['provenance']['command']}` ({result['provenance']['date']}).",
         "",
-        "Default model = default encoders of the input kind, model/uncertainty/target "
-        "transform `auto`; baseline = training median (the MAE-optimal constant). MAE on the "
+        "Default model = default encoders of the input kind, model and uncertainty `auto`, "
+        f"target transform `{result.get('target_transform', 'auto')}`; baseline = training "
+        "median (the MAE-optimal constant). MAE on the "
         "test rows; matbench sets: mean over folds (n_test is their total). `beats` is "
-        "per fold (all folds).",
+        "per fold (all folds). Each row's own command is in the JSON (a `--sets` rerun "
+        "replaces only its rows).",
         "",
         "| set | encoders | protocol | n_train | n_test | model | transform | model MAE | "
         "baseline MAE | ratio | beats |",
@@ -231,7 +254,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for name, r in result["sets"].items():
         lines.append(
-            f"| {name} | {'+'.join(r['encoders'])} | {r['protocol']} | {r['n_train']} | "
+            f"| {name} | {'+'.join(r['encoders'])}{_params_note(r)} | {r['protocol']} | "
+            f"{r['n_train']} | "
             f"{r['n_test']} | {r['model']} | {r['target_transform']} | {r['model_mae']:.4g} | "
             f"{r['baseline_mae']:.4g} | {r['ratio']:.3f} | "
             f"{'yes' if r['beats_baseline'] else 'NO'} |"
@@ -258,6 +282,10 @@ def main() -> None:
         choices=["auto", "none"],
         help="'none' measures the default without the heavy-tail rule (write it elsewhere)",
     )
+    parser.add_argument(
+        "--structure-model-params",
+        help='JSON model_params for perov_5, e.g. \'{"xgboost": {"max_depth": 5}}\'',
+    )
     parser.add_argument("--out", default=str(RESULTS / "defaults_vs_baseline"))
     args = parser.parse_args()
     available = find_sets(data_root(args.data))
@@ -268,8 +296,6 @@ def main() -> None:
     out = Path(args.out)
     previous: dict[str, Any] = {}
     if args.sets and out.with_suffix(".json").exists():
-        import json
-
         # a filtered rerun updates its rows and keeps the others (each row keeps its command)
         previous = json.loads(out.with_suffix(".json").read_text()).get("sets", {})
     sets: dict[str, Any] = dict(previous)

@@ -108,6 +108,7 @@ class PropertyModel(BaseEstimator):
         random_state: int = 0,
         n_jobs: int = 1,
         input_type: str = "molecule",
+        target_transform: str = "auto",
     ) -> None:
         self.encoders = encoders
         self.model = model
@@ -121,6 +122,7 @@ class PropertyModel(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.input_type = input_type
+        self.target_transform = target_transform
 
     # -- building blocks --------------------------------------------------------------
     def _fusion(self) -> LateFusion:
@@ -134,11 +136,22 @@ class PropertyModel(BaseEstimator):
             task=self.task,
             uncertainty=self.uncertainty,
             alpha=self.alpha,
-            model_params=self.model_params,
+            model_params=self.model_params
+            if self.model_params is not None
+            else self._kind_params(),
             tune_trials=self.tune_trials,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
+            target_transform=self.target_transform,
         )
+
+    def _kind_params(self) -> dict[str, Any] | None:
+        """The input kinds' default per-model parameters (used when none are given)."""
+        merged: dict[str, Any] = {}
+        for name in kind_names(self.input_type):
+            for model, params in get_kind(name).default_model_params.items():
+                merged[model] = {**merged.get(model, {}), **params}
+        return merged or None
 
     @property
     def end_to_end(self) -> bool:

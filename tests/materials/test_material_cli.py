@@ -76,7 +76,7 @@ def test_detect_input_kind_by_names_and_content(build):
 def test_train_structures_auto_detected_and_reported(structure_model):
     config = json.loads((structure_model / "matfuse.json").read_text())
     assert config["params"]["input_type"] == "structure"
-    assert config["params"]["encoders"] == ["composition", "structure-descriptors"]
+    assert config["params"]["encoders"] == ["composition", "structure-descriptors", "chgnet"]
     report = json.loads((structure_model / "report" / "report.json").read_text())
     assert np.isfinite(report["metrics"]["targets"]["y"]["rmse"])
 
@@ -183,7 +183,12 @@ def test_benchmark_spacegroup_split_on_structures(tmp_path, build):
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     assert result["split"] == "spacegroup"
-    assert set(result["representations"]) == {"composition", "structure-descriptors", "fused"}
+    assert set(result["representations"]) == {
+        "composition",
+        "structure-descriptors",
+        "chgnet",
+        "fused",
+    }
     # two structure types, so a space-group-disjoint split tests on one whole type
     assert result["n_test"] == 16
 

@@ -76,7 +76,7 @@ def test_formula_and_cif_columns_train_and_predict_every_row(tmp_path, crystals)
     assert res.exit_code == 0, res.output
     config = json.loads((model / "matfuse.json").read_text())
     assert config["params"]["input_type"] == "composition+structure"
-    assert config["params"]["encoders"] == ["composition", "structure-descriptors"]
+    assert config["params"]["encoders"] == ["composition", "structure-descriptors", "chgnet"]
 
     new = _half_without_cif(crystals).head(6)
     new.loc[5, "formula"] = "Xx2O"  # neither modality usable on this row

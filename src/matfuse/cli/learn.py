@@ -193,6 +193,9 @@ def _print_metrics(report: dict) -> None:
             ]
             table.add_row(f"  baseline ({_baseline_kind(m)})", *cells, style="dim")
     console.print(table)
+    for name, t in (report.get("extra", {}).get("target_transforms") or {}).items():
+        if t and t.get("name") not in (None, "identity"):
+            err_console.print(f"{name}: fitted on a {t['name']} transform ({t.get('reason', '')})")
     for name, c in (baseline.get("comparison") or {}).items():
         if c.get("beats_baseline") is False:
             err_console.print(

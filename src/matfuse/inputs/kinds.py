@@ -84,6 +84,8 @@ class InputKind:
     #: encoder modalities that read this kind directly
     modalities: ClassVar[tuple[str, ...]] = ()
     default_encoders: ClassVar[tuple[str, ...]] = ()
+    #: per-model parameters used when the user gives none, ``{"xgboost": {...}}``
+    default_model_params: ClassVar[dict[str, dict[str, Any]]] = {}
     #: parse options this kind understands (others given to ``parse`` are ignored)
     options: ClassVar[tuple[str, ...]] = ()
     #: name of the output column that shows each row's canonical key

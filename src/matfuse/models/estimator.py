@@ -8,7 +8,7 @@ evaluation code never has to special-case single-task data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,27 @@ __all__ = ["PropertyEstimator"]
 MIN_LABELLED_ROWS = 5
 
 
+def _per_model_params(params: dict[str, Any] | None) -> Callable[[str], dict[str, Any]]:
+    """The overrides for a resolved model name, from flat or per-model ``model_params``.
+
+    Per-model form: every key a registry name and every value a dict. Mixing the two forms
+    is refused rather than guessed at.
+    """
+    from matfuse.models.registry import list_models
+
+    given = dict(params or {})
+    names = {spec.name for spec in list_models()}
+    keyed = [k for k in given if k in names]
+    if not keyed:
+        return lambda name: dict(given)
+    if len(keyed) != len(given) or not all(isinstance(given[k], dict) for k in keyed):
+        raise ValueError(
+            "model_params must be either hyperparameters or {model name: hyperparameters}, "
+            f"not a mix: {sorted(given)}"
+        )
+    return lambda name: dict(given.get(name, {}))
+
+
 class PropertyEstimator(BaseEstimator):
     """Single- or multi-task property predictor with optional uncertainty.
 
@@ -53,7 +74,9 @@ class PropertyEstimator(BaseEstimator):
         Miscoverage of conformal intervals (0.1 -> 90% intervals).
     model_params:
         Hyperparameter overrides for the core model (see :func:`make_estimator`); they also stay
-        fixed during tuning.
+        fixed during tuning. Keyed by registry name instead (``{"xgboost": {"max_depth": 5}}``),
+        each entry applies only to targets whose model resolves to that name, so a default for
+        ``auto`` cannot leak XGBoost settings into the random forest it picks on small data.
     random_state:
         Seed for models, folds, bootstraps and tuning.
     n_jobs:
@@ -168,7 +191,7 @@ class PropertyEstimator(BaseEstimator):
         Y_arr = as_target_matrix(Y, X_arr.shape[0])
         task_types = infer_task_types(Y_arr, self.task)
         informative = ~np.isnan(X_arr).all(axis=1)
-        fixed = dict(self.model_params or {})
+        per_model = _per_model_params(self.model_params)
 
         models: list[str] = []
         modes: list[str] = []
@@ -185,6 +208,7 @@ class PropertyEstimator(BaseEstimator):
             X_j, y_j = X_arr[rows], Y_arr[rows, j]
             name = resolve_model_name(self.model, task, n_rows)
             mode = resolve_uncertainty(self.uncertainty, name, task)
+            fixed = per_model(name)
             transform = TargetTransform(reason="classification")
             if task == "regression":
                 transform = choose_target_transform(y_j, self.target_transform)

@@ -31,7 +31,14 @@ def fit_and_report(
     model.fit(train, data.Y[fit_rows], data.target_names)
     test = data.parsed.subset(data.test)
     res = model.predict_with_uncertainty(model.blocks(test))
-    info = {"notes": data.notes, "split": {"description": data.description, **data.split_info}}
+    info: dict[str, Any] = {
+        "notes": data.notes,
+        "split": {"description": data.description, **data.split_info},
+    }
+    estimator = getattr(model, "estimator_", None)
+    transforms = getattr(estimator, "target_transforms_", None)
+    if transforms is not None:  # which loss/transform `auto` chose for each target, and why
+        info["target_transforms"] = dict(zip(data.target_names, transforms, strict=True))
     return write_report(
         report_dir,
         target_names=data.target_names,
