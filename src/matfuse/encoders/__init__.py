@@ -2,6 +2,7 @@
 
 from matfuse.encoders.base import BaseEncoder, EncodedBlock, MoleculeEncoder, valid_rows
 from matfuse.encoders.registry import (
+    ENCODERS,
     EncoderSpec,
     get_encoder,
     list_encoders,
@@ -10,6 +11,7 @@ from matfuse.encoders.registry import (
 )
 
 __all__ = [
+    "ENCODERS",
     "BaseEncoder",
     "EncodedBlock",
     "EncoderSpec",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matfuse.encoders.base import BaseEncoder
+from matfuse.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class EncoderSpec:
         return self.build().dim
 
 
-_REGISTRY: dict[str, EncoderSpec] = {}
+#: Every encoder by name (the built-ins register when the registry is first read).
+ENCODERS: Registry[EncoderSpec] = Registry("encoder", loader="matfuse.encoders.builtins")
 
 
 def register_encoder(
@@ -50,11 +52,16 @@ def register_encoder(
     overwrite: bool = False,
     **defaults: Any,
 ) -> EncoderSpec:
-    """Register ``factory`` (an encoder class or function) under ``name``."""
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(f"encoder {name!r} is already registered")
+    """Register ``factory`` (an encoder class or function) under ``name``.
+
+    Tags are the modality and ``pretrained`` where the class says so (read without building
+    the encoder, so registering never loads weights).
+    """
     spec = EncoderSpec(name=name, factory=factory, defaults=defaults, description=description)
-    _REGISTRY[name] = spec
+    tags = {getattr(factory, "modality", "")} | (
+        {"pretrained"} if getattr(factory, "pretrained", False) else set()
+    )
+    ENCODERS.add(name, spec, description=description, tags=tags - {""}, overwrite=overwrite)
     return spec
 
 
@@ -88,26 +95,11 @@ def get_encoder(spec: str, **params: Any) -> BaseEncoder:
     >>> get_encoder("ecfp:radius=3").radius
     3
     """
-    _ensure_builtins()
     name, parsed = parse_encoder_spec(spec)
-    if name not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
-        raise KeyError(f"unknown encoder {name!r}; registered encoders: {known}")
-    return _REGISTRY[name].build(**{**parsed, **params})
+    return ENCODERS.get(name).build(**{**parsed, **params})
 
 
 def list_encoders(modality: str | None = None) -> list[EncoderSpec]:
     """Registered encoders, optionally only those of one modality."""
-    _ensure_builtins()
-    specs = sorted(_REGISTRY.values(), key=lambda s: s.name)
+    specs = [e.obj for e in ENCODERS.entries()]
     return [s for s in specs if modality is None or s.modality == modality]
-
-
-_BUILTINS_LOADED = False
-
-
-def _ensure_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        from matfuse.encoders import builtins  # noqa: F401  (registers on import)
