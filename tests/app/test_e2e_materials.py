@@ -216,12 +216,12 @@ def test_structure_workflow(page, artifacts: Path, tmp_path: Path, capsys):
     expect(page.locator("#preview")).to_contain_text("rocksalt-LiF")
     page.screenshot(path=str(artifacts / "s3-data-spacegroup-split.png"), full_page=True)
 
-    # Represent: composition and structure encoders, the two defaults ticked
+    # Represent: composition and structure encoders, the three defaults ticked (CHGNet too)
     _tab(page, "2 · Represent")
     expect(page.locator("#encoders-smiles")).to_be_hidden()
     structure_boxes = page.locator("#encoders-structure")
     expect(structure_boxes.locator("input[name='structure-descriptors']")).to_be_checked()
-    expect(structure_boxes.locator("input[name='chgnet']")).not_to_be_checked()
+    expect(structure_boxes.locator("input[name='chgnet']")).to_be_checked()
     expect(page.locator("#encoders-composition input[name='composition']")).to_be_checked()
 
     # Learn

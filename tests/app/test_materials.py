@@ -258,7 +258,7 @@ def test_split_and_encoder_choices_follow_the_kind():
     by_modality = dict(zip(modalities, updates, strict=True))
     assert by_modality["structure"]["visible"] and by_modality["composition"]["visible"]
     assert by_modality["smiles"] == {"__type__": "update", "visible": False, "value": []}
-    assert by_modality["structure"]["value"] == ["structure-descriptors"]
+    assert by_modality["structure"]["value"] == ["structure-descriptors", "chgnet"]  # the default
     assert by_modality["composition"]["value"] == ["composition"]
 
 
