@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from matfuse.evaluate import evaluate_targets, make_splitter
 from matfuse.evaluate.baseline import evaluate_baseline
 from matfuse.inputs import InputTable, check_encoders, default_encoders
-from matfuse.pipeline import PropertyModel
+from matfuse.pipeline import PropertyModel, check_model
 from matfuse.workflow.compare import encode_all
 from matfuse.workflow.results import CrossValidation, FoldResult
 
@@ -39,31 +39,42 @@ def cross_validate(
 ) -> CrossValidation:
     """Cross-validate a representation and model on a validated table.
 
-    ``folds`` is ``kfold`` (random folds) or a group splitter (``spacegroup``, ``element``,
-    ``chemsys``; a group k-fold where each fold's test set is whole groups). ``blocks`` are
-    precomputed encoder outputs for all rows (computed here when ``None``).
+    ``folds`` is ``kfold`` (random folds), a group splitter (``spacegroup``, ``element``,
+    ``chemsys``; a group k-fold where each fold's test set is whole groups) or any other
+    splitter, which gives one fold (``ood``: the tail). ``blocks`` are precomputed encoder
+    outputs for all rows (computed here when ``None``). An end-to-end model
+    (``crystal-graph``) featurises the rows once itself and ignores ``encoders``.
     """
     kind = table.input_type
-    encoders = list(encoders or default_encoders(kind))
-    check_encoders(encoders, kind)
+    check_model(model, kind)
+    template = PropertyModel(model=model, input_type=kind)
+    if template.end_to_end:
+        encoders = [model]
+    else:
+        encoders = list(encoders or default_encoders(kind))
+        check_encoders(encoders, kind)
     Y = table.target_matrix()
     params = {"seed": seed, **split_params}
     if folds == "kfold":
         params["n_folds"] = n_folds
     splitter = make_splitter(folds, **params)
     fold_fn = getattr(splitter, "folds", None)
-    if fold_fn is None:
-        raise ValueError(f"the {folds!r} splitter has no folds; use kfold or a group splitter")
-    kwargs = {"n_folds": n_folds} if folds not in ("kfold", "element") else {}
-    splits = fold_fn(table.parsed, Y, **kwargs)
+    if fold_fn is None:  # a single split (e.g. a property tail) is one fold
+        splits = [splitter.split(table.parsed, Y)]
+    else:
+        kwargs = {"n_folds": n_folds} if folds not in ("kfold", "element") else {}
+        splits = fold_fn(table.parsed, Y, **kwargs)
     if blocks is None:
-        blocks = encode_all(table.parsed, encoders, progress=progress)
+        if template.end_to_end:
+            blocks = template.blocks(table.parsed)
+        else:
+            blocks = encode_all(table.parsed, encoders, progress=progress)
     results: list[FoldResult] = []
     task_types: list[str] = []
     for k, split in enumerate(tqdm(splits, desc=f"{folds} folds", disable=not progress)):
         fit = np.concatenate([split.train, split.valid])
         pm = PropertyModel(
-            encoders=encoders,
+            encoders=[] if template.end_to_end else encoders,
             model=model,
             model_params=model_params,
             uncertainty="none",
