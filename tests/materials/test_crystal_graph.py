@@ -180,3 +180,33 @@ def test_cli_refuses_crystal_graph_for_molecules_in_one_line(tmp_path):
 def test_models_command_lists_crystal_graph():
     res = runner.invoke(app, ["models"])
     assert res.exit_code == 0 and "crystal-graph" in res.output
+
+
+def test_cli_refuses_tuning_an_end_to_end_model_in_one_line(tmp_path, build):
+    from typer.testing import CliRunner
+
+    from matfuse.cli import app
+
+    rows = [
+        {"cif": build.perovskite(3.8 + 0.02 * i).to(fmt="cif"), "y": float(i)} for i in range(12)
+    ]
+    data = tmp_path / "cells.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(data),
+            "--target",
+            "y",
+            "--model",
+            "crystal-graph",
+            "--tune-trials",
+            "3",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "--tune-trials does not apply" in res.output
+    assert not (tmp_path / "m").exists()

@@ -130,6 +130,8 @@ def train(
         check_encoders(names, data.input_type)
         if get_spec(model).end_to_end:
             names = []  # the model reads the inputs itself
+            if tune_trials:
+                raise ValueError(f"--tune-trials does not apply to the end-to-end model {model!r}")
     pm = PropertyModel(
         encoders=names,
         model=model,
