@@ -21,7 +21,20 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-__all__ = ["Entry", "Registry", "UnknownNameError"]
+__all__ = ["Entry", "Registry", "UnknownNameError", "parse_value"]
+
+
+def parse_value(value: str) -> bool | int | float | str:
+    """A parameter value from a command line or spec string: bool, int, float or text."""
+    low = value.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value.strip()
 
 
 class UnknownNameError(KeyError, ValueError):

@@ -123,3 +123,37 @@ def test_train_missing_target_is_an_error(train_csv, tmp_path):
         app, ["train", str(train_csv), "--target", "nope", "--out", str(tmp_path / "m")]
     )
     assert res.exit_code != 0
+
+
+def test_split_params_reach_the_splitter_and_the_report(tmp_path):
+    formulas = [f"{a}{b}O3" for a in ("Sr", "Ba", "Ca", "Pb") for b in ("Ti", "Zr", "Hf", "Sn")]
+    frame = pd.DataFrame({"formula": formulas * 2, "y": list(range(len(formulas) * 2))})
+    data = tmp_path / "oxides.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "model"
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(data),
+            "--target",
+            "y",
+            "--model",
+            "rf",
+            "--split",
+            "element",
+            "--split-param",
+            "element=Zr",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "every material containing Zr" in res.output
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert report["extra"]["split"]["params"]["element"] == "Zr"
+    assert report["counts"]["test"] == 8  # the 8 rows holding Zr
+    res = runner.invoke(
+        app, ["train", str(data), "--target", "y", "--split-param", "nokey", "--out", str(out)]
+    )
+    assert res.exit_code == 2 and "expected KEY=VALUE" in res.output

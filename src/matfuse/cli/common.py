@@ -119,13 +119,14 @@ def user_errors() -> Iterator[None]:
 
 
 def split_params(values: list[str] | None) -> dict[str, Any]:
-    from matfuse.encoders.registry import parse_encoder_spec
+    from matfuse.registry import parse_value
 
     params: dict[str, Any] = {}
     for value in values or []:
         if "=" not in value:
             raise ValueError(f"--split-param {value!r}: expected KEY=VALUE")
-        params.update(parse_encoder_spec(f"x:{value}")[1])
+        key, text = value.split("=", 1)
+        params[key.strip()] = parse_value(text)
     return params
 
 

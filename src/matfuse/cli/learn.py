@@ -176,6 +176,8 @@ def _load_dataset(
 
 
 def _print_metrics(report: dict) -> None:
+    from matfuse.evaluate.baseline import baseline_source
+
     table = Table(title="test metrics")
     table.add_column("target")
     keys = ["rmse", "mae", "r2", "spearman", "roc_auc", "pr_auc", "coverage"]
@@ -186,12 +188,10 @@ def _print_metrics(report: dict) -> None:
     for name, m in report["metrics"]["targets"].items():
         table.add_row(name, *[fmt(m.get(k)) for k in shown])
         if baseline:
-            # MAE and classification metrics against the median / prior rate, the rest
-            # against the training mean (the constant that is optimal for each)
-            med = baseline["metrics"]["targets"].get(name, {})
-            mean = baseline["training_mean"]["targets"].get(name, {})
+            task = m.get("task_type", "regression")
             cells = [
-                fmt((med if k in ("mae", "roc_auc", "pr_auc") else mean).get(k)) for k in shown
+                fmt(baseline[baseline_source(task, k)]["targets"].get(name, {}).get(k))
+                for k in shown
             ]
             table.add_row(f"  baseline ({_baseline_kind(m)})", *cells, style="dim")
     console.print(table)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matfuse.encoders.base import BaseEncoder
-from matfuse.registry import Registry
+from matfuse.registry import Registry, parse_value
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,6 @@ def register_encoder(
     return spec
 
 
-def _coerce(value: str) -> Any:
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
-
-
 def parse_encoder_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """Split ``"name:key=value:..."`` into the name and a parameter dict."""
     name, *parts = spec.strip().split(":")
@@ -85,7 +73,7 @@ def parse_encoder_spec(spec: str) -> tuple[str, dict[str, Any]]:
         if "=" not in part:
             raise ValueError(f"bad encoder parameter {part!r} in {spec!r}: expected key=value")
         key, value = part.split("=", 1)
-        params[key.strip()] = _coerce(value.strip())
+        params[key.strip()] = parse_value(value)
     return name, params
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "BASELINE_PRIMARY_METRIC",
     "baseline_constants",
     "baseline_predictions",
+    "baseline_source",
     "compare_to_baseline",
     "evaluate_baseline",
 ]
@@ -134,6 +135,16 @@ def evaluate_baseline(
     }
 
 
+def baseline_source(task: str, metric: str) -> str:
+    """Which section of :func:`evaluate_baseline` a metric is compared with.
+
+    MAE and every classification metric against the primary baseline (median / prior
+    rate, section ``metrics``); RMSE, R² and the rest against the training mean (section
+    ``training_mean``), the constant that is optimal for them.
+    """
+    return "metrics" if task == "classification" or metric == "mae" else "training_mean"
+
+
 def _kind(task: str, source: str) -> str:
     if task == "classification":
         return "training prior rate"
@@ -159,7 +170,7 @@ def compare_to_baseline(
     for name, m in model_metrics["targets"].items():
         task = m["task_type"]
         metric, higher = primary_metric(task, override=chosen[task])
-        source = "metrics" if task == "classification" or metric == "mae" else "training_mean"
+        source = baseline_source(task, metric)
         b = baseline[source]["targets"][name]
         model_value = float(m.get(metric, math.nan))
         base_value = float(b.get(metric, math.nan))

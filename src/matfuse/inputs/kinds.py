@@ -363,10 +363,7 @@ def _kind_of_column(frame: pd.DataFrame, col: str) -> str:
     found = _best_by_name(frame[[col]], [e.obj for e in KINDS.entries()])
     if found is not None:
         return found[0]
-    values = frame[col].dropna().head(30).tolist()
     for k in sorted((e.obj for e in KINDS.entries()), key=lambda k: k.content_priority):
-        if any(get_kind(x).content_score(values) > 0 for x in k.excludes()):
-            continue
-        if k.content_score(values) >= CONTENT_THRESHOLD:
+        if _column_by_content(frame[[col]], k) is not None:
             return k.name
     raise NoInputColumnError(f"recognisable input in column {col!r}", frame.columns)

@@ -6,6 +6,7 @@ rows only, so nothing of a fold's test rows leaks into its scaling or PCA.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 
 from matfuse.evaluate import evaluate_targets, make_splitter
 from matfuse.evaluate.baseline import evaluate_baseline
+from matfuse.evaluate.splitters import SPLITTERS
 from matfuse.inputs import InputTable, check_encoders, default_encoders
 from matfuse.pipeline import PropertyModel, check_model
 from matfuse.workflow.compare import encode_all
@@ -54,16 +56,18 @@ def cross_validate(
         encoders = list(encoders or default_encoders(kind))
         check_encoders(encoders, kind)
     Y = table.target_matrix()
+    # n_folds goes wherever the splitter takes it: its constructor (kfold) or its folds()
+    # (space group, chemical system); the element splitter makes one fold per element
     params = {"seed": seed, **split_params}
-    if folds == "kfold":
+    if "n_folds" in inspect.signature(SPLITTERS.get(folds).__init__).parameters:
         params["n_folds"] = n_folds
     splitter = make_splitter(folds, **params)
     fold_fn = getattr(splitter, "folds", None)
     if fold_fn is None:  # a single split (e.g. a property tail) is one fold
         splits = [splitter.split(table.parsed, Y)]
     else:
-        kwargs = {"n_folds": n_folds} if folds not in ("kfold", "element") else {}
-        splits = fold_fn(table.parsed, Y, **kwargs)
+        takes = "n_folds" in inspect.signature(fold_fn).parameters
+        splits = fold_fn(table.parsed, Y, **({"n_folds": n_folds} if takes else {}))
     if blocks is None:
         if template.end_to_end:
             blocks = template.blocks(table.parsed)

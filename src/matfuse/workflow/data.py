@@ -13,7 +13,14 @@ import pandas as pd
 
 from matfuse.chem.duplicates import find_leakage
 from matfuse.evaluate.splitters import list_splitters, make_splitter
-from matfuse.inputs import InputTable, get_kind, kind_names, load_input_table, read_table
+from matfuse.inputs import (
+    InputTable,
+    get_kind,
+    kind_names,
+    label_problems,
+    load_input_table,
+    read_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +39,7 @@ class SplitNotApplicableError(ValueError):
         self.kind = kind
         self.choices = choices
         super().__init__(
-            f"the {split!r} split does not apply to {kind} inputs; choose from "
-            f"{', '.join(choices)}"
+            f"the {split!r} split does not apply to {kind} inputs; choose from {', '.join(choices)}"
         )
 
 
@@ -165,7 +171,7 @@ def split_table(
     data.notes = {
         f"leaked_test_{_plural(kind)}": len(leaks),
         "invalid_rows": table.parsed.n_invalid,
-        "unusable_labels": table.summary()["unusable_labels"],
+        "unusable_labels": label_problems(table.frame, table.targets),
     }
     logger.info("%s", data.description)
     return data

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from matfuse.evaluate.baseline import baseline_source
 from matfuse.evaluate.metrics import primary_metric
 
 __all__ = ["Comparison", "CrossValidation", "FoldResult", "RepresentationResult"]
@@ -61,9 +62,8 @@ class Comparison:
         first = next(iter(self.representations.values()))
         kind = first.task_types[0]
         key = metric or primary_metric(kind)[0]
-        source = "metrics" if key in ("mae", "roc_auc", "pr_auc") else "training_mean"
         try:
-            return float(self.baseline[source]["mean"][kind][key])
+            return float(self.baseline[baseline_source(kind, key)]["mean"][kind][key])
         except (KeyError, TypeError):
             return math.nan
 
