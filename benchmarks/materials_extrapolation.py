@@ -14,6 +14,8 @@ the sets of up to ``--rf-max-rows`` rows.
 
 splits
   ``random``      5-fold cross-validation;
+(all through :func:`matfuse.workflow.cross_validate`, on blocks encoded once; every cell
+also records the trivial baseline, the training median, on the same folds)
   ``spacegroup``  group k-fold over space groups: no test space group in train
                   (structures only);
   ``ood``         the top 10% of the target as test (and ``ood-bottom``, the bottom 10%).
@@ -38,17 +40,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import KFold
 
 from _data import RESULTS, data_root, provenance, write_json
 from matfuse.encoders import get_encoder
-from matfuse.evaluate.metrics import regression_metrics
-from matfuse.evaluate.splitters import SpaceGroupSplitter, make_splitter
-from matfuse.materials.compositions import parse_compositions
-from matfuse.materials.structures import parse_structures
+from matfuse.inputs import InputTable, load_input_table
 from matfuse.materials.symmetry import analyze_symmetry
-from matfuse.models.crystal_graph import CrystalGraphRegressor
 from matfuse.pipeline import PropertyModel
+from matfuse.workflow import CrossValidation, cross_validate
 
 STRUCTURE_FAMILIES = {
     "descriptors": ["composition", "structure-descriptors"],
@@ -93,52 +91,47 @@ ANCHORS = {
 }
 
 
-# ------------------------------------------------------------------------------ splits
-def random_folds(n: int, seed: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
-    return list(KFold(k, shuffle=True, random_state=seed).split(np.arange(n)))
-
-
-def tail_split(parsed: Any, y: np.ndarray, tail: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    split = make_splitter("ood", tail=tail, test_size=0.1, valid_size=0.0).split(
-        parsed, y[:, None]
-    )
-    return [(np.concatenate([split.train, split.valid]), split.test)]
-
-
-def spacegroup_folds(parsed: Any, groups: list[int | None], seed: int):
-    n_groups = len({g for g in groups if g is not None})
-    splitter = SpaceGroupSplitter(valid_size=0.0, seed=seed, space_groups=groups)
-    folds = splitter.folds(parsed, n_folds=min(5, n_groups))
-    return [(np.concatenate([f.train, f.valid]), f.test) for f in folds]
-
-
-def score(y: np.ndarray, pred: np.ndarray, test: np.ndarray) -> dict[str, float]:
-    m = regression_metrics(y[test], pred)
-    return {k: m[k] for k in ("mae", "rmse", "r2", "n")}
-
-
-def summarise(folds: list[dict[str, float]]) -> dict[str, Any]:
-    mae = np.array([f["mae"] for f in folds])
+# ------------------------------------------------------------------------------ folds
+def cv_result(cv: CrossValidation, seconds: float) -> dict[str, Any]:
+    """One family x split cell: fold MAE mean ± std, RMSE, R², and the baseline's MAE."""
+    target = cv.targets[0]
+    summary = cv.summary()[target]
+    folds = [
+        {k: f.metrics["targets"][target][k] for k in ("mae", "rmse", "r2", "n")} for f in cv.folds
+    ]
     return {
-        "mae": float(mae.mean()),
-        "mae_std": float(mae.std()),
-        "rmse": float(np.mean([f["rmse"] for f in folds])),
-        "r2": float(np.nanmean([f["r2"] for f in folds])),
+        "mae": summary["mae"]["mean"],
+        "mae_std": summary["mae"]["std"],
+        "rmse": summary["rmse"]["mean"],
+        "r2": summary["r2"]["mean"],
+        "baseline_mae": summary["mae"]["baseline_mean"],
         "folds": folds,
+        "seconds": round(seconds, 1),
     }
 
 
-# ------------------------------------------------------------------------- families
-def fit_blocks_model(blocks, encoders, y, train, test, model, seed, input_type):
-    pm = PropertyModel(
-        encoders=encoders,
+def run_cv(
+    table: InputTable,
+    blocks: dict[str, np.ndarray],
+    split: dict[str, Any],
+    family: list[str] | None,
+    model: str,
+    seed: int,
+    model_params: dict[str, Any] | None = None,
+) -> tuple[CrossValidation, float]:
+    """``workflow.cross_validate`` on precomputed blocks; ``split`` = folds name + params."""
+    start = time.perf_counter()
+    cv = cross_validate(
+        table,
+        encoders=family,
         model=model,
-        uncertainty="none",
-        random_state=seed,
-        input_type=input_type,
+        seed=seed,
+        blocks=blocks,
+        model_params=model_params,
+        progress=False,
+        **split,
     )
-    pm.fit_blocks({e: blocks[e][train] for e in encoders}, y[train])
-    return pm.predict_blocks({e: blocks[e][test] for e in encoders})[:, 0]
+    return cv, time.perf_counter() - start
 
 
 def encode(parsed: Any, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -152,6 +145,13 @@ def encode(parsed: Any, names: list[str]) -> tuple[dict[str, np.ndarray], dict[s
     return blocks, rates
 
 
+#: the splits of both parts, as ``cross_validate`` arguments (``ood`` tails are one fold)
+TAIL_SPLITS = {
+    "ood": {"folds": "ood", "tail": "top", "test_size": 0.1, "valid_size": 0.0},
+    "ood-bottom": {"folds": "ood", "tail": "bottom", "test_size": 0.1, "valid_size": 0.0},
+}
+
+
 def run_structures(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     folder = root / "crystals" / "perov_5"
     frame = pd.concat(
@@ -159,49 +159,44 @@ def run_structures(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     )
     if args.limit:
         frame = frame.sample(n=args.limit, random_state=0).reset_index(drop=True)
-    y = frame["heat_ref"].to_numpy(dtype=float)
+    table = load_input_table(
+        frame[["cif", "heat_ref"]], input_type="structure", input_col="cif", targets=["heat_ref"]
+    )
     print(f"perov_5: {len(frame)} structures", flush=True)
-    parsed = parse_structures(frame["cif"].tolist())
+    parsed = table.parsed
+    # space groups once, shared by every family's group folds
     groups = analyze_symmetry(parsed, symprec=0.1).numbers
+    n_groups = len({g for g in groups if g is not None})
     blocks, rates = encode(parsed, ["composition", "structure-descriptors", "chgnet"])
     start = time.perf_counter()
-    graph_model = CrystalGraphRegressor(epochs=args.epochs, random_state=args.seed)
-    graphs = graph_model.featurize(parsed)
+    graph_template = PropertyModel(model="crystal-graph", input_type="structure")
+    blocks |= graph_template.blocks(parsed)
     graph_seconds = time.perf_counter() - start
-    splits = {
-        "random": random_folds(len(y), args.seed),
-        "spacegroup": spacegroup_folds(parsed, groups, args.seed),
-        "ood": tail_split(parsed, y, "top"),
-        "ood-bottom": tail_split(parsed, y, "bottom"),
+    splits: dict[str, dict[str, Any]] = {
+        "random": {"folds": "kfold", "n_folds": 5},
+        "spacegroup": {
+            "folds": "spacegroup",
+            "n_folds": min(5, n_groups),
+            "space_groups": groups,
+            "valid_size": 0.0,
+        },
+        **TAIL_SPLITS,
     }
     results: dict[str, dict[str, Any]] = {}
-    families = [*STRUCTURE_FAMILIES, "crystal-graph"]
-    for family in families:
+    fold_sizes: dict[str, list[int]] = {}
+    families: dict[str, list[str] | None] = {**STRUCTURE_FAMILIES, "crystal-graph": None}
+    for family, encoders in families.items():
         results[family] = {}
-        for split_name, folds in splits.items():
-            scores, start = [], time.perf_counter()
-            for train, test in folds:
-                if family == "crystal-graph":
-                    reg = CrystalGraphRegressor(epochs=args.epochs, random_state=args.seed)
-                    reg.fit([graphs[i] for i in train], y[train])
-                    pred = reg.predict([graphs[i] for i in test])
-                else:
-                    pred = fit_blocks_model(
-                        blocks,
-                        STRUCTURE_FAMILIES[family],
-                        y,
-                        train,
-                        test,
-                        args.model,
-                        args.seed,
-                        "structure",
-                    )
-                scores.append(score(y, pred, test))
-            results[family][split_name] = summarise(scores)
-            results[family][split_name]["seconds"] = round(time.perf_counter() - start, 1)
+        model = "crystal-graph" if encoders is None else args.model
+        params = {"epochs": args.epochs} if encoders is None else None
+        for split_name, split in splits.items():
+            cv, seconds = run_cv(table, blocks, split, encoders, model, args.seed, params)
+            results[family][split_name] = cv_result(cv, seconds)
+            fold_sizes[split_name] = [f.n_test for f in cv.folds]
+            r = results[family][split_name]
             print(
-                f"  {family:20s} {split_name:11s} MAE {results[family][split_name]['mae']:.4f}"
-                f" ({results[family][split_name]['seconds']}s)",
+                f"  {family:20s} {split_name:11s} MAE {r['mae']:.4f} "
+                f"(baseline {r['baseline_mae']:.4f}; {r['seconds']}s)",
                 flush=True,
             )
     counts = pd.Series([g for g in groups if g is not None]).value_counts()
@@ -213,10 +208,10 @@ def run_structures(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         "space_groups": {int(k): int(v) for k, v in counts.items()},
         "symprec": 0.1,
         "encode_per_s": rates
-        | {"crystal-graph (graph building)": round(len(y) / graph_seconds, 1)},
+        | {"crystal-graph (graph building)": round(len(frame) / graph_seconds, 1)},
         "chgnet_structures_per_s": rates["chgnet"],
         "crystal_graph_epochs": args.epochs,
-        "fold_sizes": {k: [int(len(t)) for _, t in v] for k, v in splits.items()},
+        "fold_sizes": fold_sizes,
         "results": results,
         "anchors_matbench_perovskites_mae": ANCHORS["perovskites"],
     }
@@ -239,41 +234,37 @@ def run_compositions(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     for task in args.tasks:
         frame, is_test = composition_frames(root, task)
         formula_col = "formula" if "formula" in frame.columns else frame.columns[0]
-        y = pd.to_numeric(frame["target"], errors="coerce").to_numpy(dtype=float)
-        parsed = parse_compositions(frame[formula_col].tolist())
-        blocks, rates = encode(parsed, ["composition"])
-        splits = {
-            "random": random_folds(len(y), args.seed),
-            "ood": tail_split(parsed, y, "top"),
-            "ood-bottom": tail_split(parsed, y, "bottom"),
+        table = load_input_table(
+            frame[[formula_col, "target"]],
+            input_type="composition",
+            input_col=formula_col,
+            targets=["target"],
+        )
+        blocks, rates = encode(table.parsed, ["composition"])
+        splits: dict[str, dict[str, Any]] = {
+            "random": {"folds": "kfold", "n_folds": 5},
+            **TAIL_SPLITS,
         }
         if is_test is not None:
-            splits["provided"] = [(np.flatnonzero(~is_test), np.flatnonzero(is_test))]
+            labels = np.where(is_test, "test", "train").tolist()
+            splits["provided"] = {"folds": "predefined", "labels": labels}
         res: dict[str, Any] = {}
         # random forests are slow on the 27k-row AFLOW sets and no better: small sets only
         for model in ("xgboost", "rf") if len(frame) <= args.rf_max_rows else ("xgboost",):
             family = f"composition/{model}"
             res[family] = {}
-            for split_name, folds in splits.items():
-                scores = [
-                    score(
-                        y,
-                        fit_blocks_model(
-                            blocks, ["composition"], y, tr, te, model, args.seed, "composition"
-                        ),
-                        te,
-                    )
-                    for tr, te in folds
-                ]
-                res[family][split_name] = summarise(scores)
+            for split_name, split in splits.items():
+                cv, seconds = run_cv(table, blocks, split, ["composition"], model, args.seed)
+                res[family][split_name] = cv_result(cv, seconds)
+                r = res[family][split_name]
                 print(
                     f"  {task:28s} {family:20s} {split_name:10s} "
-                    f"MAE {res[family][split_name]['mae']:.4f}",
+                    f"MAE {r['mae']:.4f} (baseline {r['baseline_mae']:.4f})",
                     flush=True,
                 )
         out[task] = {
             "n": len(frame),
-            "invalid": parsed.n_invalid,
+            "invalid": table.parsed.n_invalid,
             "encode_per_s": rates,
             "results": res,
             "anchors_matbench_mae": ANCHORS.get(task),
@@ -318,15 +309,23 @@ def markdown(payload: dict[str, Any]) -> str:
             f"## {s['dataset']}, target {s['target']} ({s['n']} structures; space groups at "
             f"symprec {s['symprec']}: {s['space_groups']})",
             "",
-            "MAE (mean ± std over folds). CHGNet embedding throughput: "
+            "MAE (mean ± std over folds; the ood tails are one fold). CHGNet embedding throughput: "
             f"{s['chgnet_structures_per_s']} structures/s.",
             "",
             "| family | " + " | ".join(splits) + " |",
             "|---|" + "---|" * len(splits),
         ]
         for fam, row in res.items():
-            cells = [f"{row[sp]['mae']:.4f} ± {row[sp]['mae_std']:.4f}" for sp in splits]
+            cells = [
+                f"{row[sp]['mae']:.4f}"
+                + (f" ± {row[sp]['mae_std']:.4f}" if len(row[sp]["folds"]) > 1 else "")
+                for sp in splits
+            ]
             lines.append(f"| {fam} | " + " | ".join(cells) + " |")
+        first = next(iter(res.values()))
+        if all("baseline_mae" in first[sp] for sp in splits):
+            cells = [f"{first[sp]['baseline_mae']:.4f}" for sp in splits]
+            lines.append("| trivial baseline (training median) | " + " | ".join(cells) + " |")
         anchors = ", ".join(f"{k} {v}" for k, v in s["anchors_matbench_perovskites_mae"].items())
         lines += ["", f"Matbench perovskites (18,928 cells, 5-fold) MAE: {anchors}.", ""]
     if "compositions" in payload:
@@ -346,6 +345,13 @@ def markdown(payload: dict[str, Any]) -> str:
                     for sp in ("random", "ood", "ood-bottom", "provided")
                 ]
                 lines.append(f"| {task} | {fam} | " + " | ".join(cells) + f" | {anchor_text} |")
+            first = next(iter(t["results"].values()))
+            if all("baseline_mae" in r for r in first.values()):
+                cells = [
+                    f"{first[sp]['baseline_mae']:.4g}" if sp in first else "-"
+                    for sp in ("random", "ood", "ood-bottom", "provided")
+                ]
+                lines.append(f"| {task} | trivial baseline | " + " | ".join(cells) + " | - |")
     return "\n".join(lines) + "\n"
 
 

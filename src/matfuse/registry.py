@@ -153,14 +153,31 @@ class Registry(Generic[T]):
         key = self._key(str(name))
         return self._aliases.get(key, key) in self._entries
 
-    def entries(self, tag: str | None = None) -> list[Entry[T]]:
-        """Entries in name order, optionally only those carrying ``tag``."""
+    def entries(self, tag: str | None = None, *, sort: bool = True) -> list[Entry[T]]:
+        """Entries in name order (registration order with ``sort=False``), optionally only
+        those carrying ``tag``."""
         self._ensure_loaded()
-        found = sorted(self._entries.values(), key=lambda e: e.name)
+        found = list(self._entries.values())
+        if sort:
+            found.sort(key=lambda e: e.name)
         return [e for e in found if tag is None or tag in e.tags]
 
-    def names(self, tag: str | None = None) -> list[str]:
-        return [e.name for e in self.entries(tag)]
+    def names(self, tag: str | None = None, *, sort: bool = True) -> list[str]:
+        return [e.name for e in self.entries(tag, sort=sort)]
+
+    def tags(self) -> list[str]:
+        """Every tag some entry carries, sorted (what a front end can filter on)."""
+        return sorted({t for e in self.entries() for t in e.tags})
+
+    # -- read-only mapping view: ``registry[name]``, ``dict(registry)`` -----------------
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def keys(self) -> list[str]:
+        return self.names()
+
+    def items(self) -> list[tuple[str, T]]:
+        return [(e.name, e.obj) for e in self.entries()]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

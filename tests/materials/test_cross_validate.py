@@ -54,3 +54,29 @@ def test_an_end_to_end_model_cross_validates_on_its_own_features(table):
     )
     assert cv.encoders == ["crystal-graph"] and len(cv.folds) == 2
     assert np.isfinite(cv.values("mae")).all()
+
+
+def test_a_predefined_split_is_one_fold_and_precomputed_blocks_are_used(table):
+    """A splitter without a seed (predefined labels) takes none; given blocks skip encoding;
+    a one-fold result has no spread to average (NaN std, and no warning)."""
+    import warnings
+
+    from matfuse.encoders import get_encoder
+
+    labels = ["test" if i % 3 == 0 else "train" for i in range(len(table))]
+    blocks = {"composition": get_encoder("composition").encode_block(table.parsed).values}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        cv = cross_validate(
+            table,
+            ["composition"],
+            model="rf",
+            folds="predefined",
+            blocks=blocks,
+            progress=False,
+            labels=labels,
+        )
+        summary = cv.summary()["y"]
+    assert len(cv.folds) == 1 and cv.folds[0].n_test == labels.count("test")
+    assert summary["mae"]["std"] == 0.0  # one value: no spread, but defined
+    assert np.isfinite(summary["mae"]["baseline_mean"])

@@ -2,6 +2,7 @@ import io
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -149,3 +150,21 @@ def test_fuzz_mutated_cifs_never_raise(seed, n_edits, fmt):
     assert len(p) == 2 and p.errors[1] is None
     if p.structures[0] is not None:
         assert len(p.structures[0]) > 0 and p.structures[0].volume > 0
+
+
+def test_paths_can_be_refused(tmp_path, nacl):
+    """Text from a web form must not name a server file: with allow_paths=False a string
+    that happens to be an existing path is parsed as structure text (and fails), and a
+    Path is refused, while the default still reads files."""
+    from matfuse.inputs import load_input_table
+
+    path = tmp_path / "nacl.cif"
+    path.write_text(nacl.to(fmt="cif"))
+    assert list(parse_structures([str(path)]).valid) == [True]
+    refused = parse_structures([str(path), path], allow_paths=False)
+    assert list(refused.valid) == [False, False]
+    assert "unrecognised structure format" in refused.errors[0]
+    assert "file paths are not accepted" in refused.errors[1]
+    frame = pd.DataFrame({"cif": [str(path), nacl.to(fmt="cif")]})
+    table = load_input_table(frame, input_type="structure", allow_paths=False)
+    assert list(table.parsed.valid) == [False, True]

@@ -1,8 +1,11 @@
-"""``encoders``, ``models``, ``kinds``, ``splitters``: what the registries hold."""
+"""``encoders``, ``models``, ``kinds``, ``splitters``, ``strategies``, ``properties``: what the
+registries hold (each listing reads its :class:`~matfuse.registry.Registry`, so a newly
+registered entry shows up here with its description and tags)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, TypedDict
 
 import typer
@@ -61,17 +64,115 @@ def encoders_cmd(
     console.print(table)
 
 
-@app.command()
-def models() -> None:
-    """List the downstream models."""
-    from matfuse.models import list_models
-
-    table = Table(title="matfuse downstream models")
-    for col in ("name", "description"):
+def _print_rows(title: str, columns: Sequence[str], rows: list[dict[str, str]]) -> None:
+    table = Table(title=title)
+    for col in columns:
         table.add_column(col)
-    for spec in list_models():
-        table.add_row(spec.name, spec.description)
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
     console.print(table)
+
+
+def _tags(tags: frozenset[str], leave_out: Sequence[str] = ()) -> str:
+    return ", ".join(sorted(tags - set(leave_out)))
+
+
+AsJsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.command()
+def models(
+    kind: Annotated[
+        str | None, typer.Option(help="Only models that learn from this input kind.")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Only models for this task: regression|classification.")
+    ] = None,
+    as_json: AsJsonOption = False,
+) -> None:
+    """List the downstream models: tasks, native uncertainty, inputs and tags."""
+    from matfuse.models.registry import MODELS, list_models
+
+    with user_errors():
+        if kind is not None:
+            from matfuse.inputs import KINDS
+
+            kind = KINDS.resolve(kind)
+        specs = list_models(kind=kind, task=task)
+    rows = [
+        {
+            "name": s.name,
+            "tasks": ", ".join(s.tasks),
+            "native uncertainty": ", ".join(s.native_uncertainty) or "-",
+            "inputs": ", ".join(s.input_kinds) or "features",
+            "tags": _tags(MODELS.entry(s.name).tags),
+            "description": s.description,
+        }
+        for s in specs
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    columns = ("name", "tasks", "native uncertainty", "inputs", "description")
+    _print_rows("matfuse downstream models", columns, rows)
+
+
+@app.command()
+def strategies(
+    tag: Annotated[
+        str | None, typer.Option(help="Only strategies with this tag (e.g. latent, classical).")
+    ] = None,
+    as_json: AsJsonOption = False,
+) -> None:
+    """List the generation strategies (`matfuse generate --strategy`) and what they need."""
+    from matfuse.generate.strategies import STRATEGIES
+
+    rows = [
+        {"name": e.name, "tags": _tags(e.tags), "description": e.description}
+        for e in STRATEGIES.entries(tag)
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    _print_rows("matfuse generation strategies", ("name", "tags", "description"), rows)
+
+
+@app.command()
+def properties(
+    tag: Annotated[
+        str | None, typer.Option(help="Only properties with this tag (e.g. cheap, count).")
+    ] = None,
+    as_json: AsJsonOption = False,
+) -> None:
+    """List what an objective term's `property:` may name: term kinds and RDKit properties."""
+    from matfuse.generate.objectives import TERMS
+    from matfuse.generate.properties import PROPERTIES
+
+    rows = [
+        {
+            "name": e.name,
+            "kind": "term",
+            "keys": ", ".join(sorted(e.obj.keys)) or "-",
+            "tags": _tags(e.tags),
+            "description": e.description,
+        }
+        for e in TERMS.entries(tag)
+    ] + [
+        {
+            "name": e.name,
+            "kind": "property",
+            "keys": "-",
+            "tags": _tags(e.tags),
+            "description": e.description,
+        }
+        for e in PROPERTIES.entries(tag)
+        if e.name not in TERMS
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    columns = ("name", "kind", "keys", "tags", "description")
+    _print_rows("matfuse objective terms (property: <name>)", columns, rows)
 
 
 @app.command()

@@ -11,15 +11,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 __all__ = ["generate"]
 
+
+def _strategy_help() -> str:
+    # read from the registry, like --input-type and --split, so a new strategy shows up here
+    from matfuse.generate.strategies import STRATEGIES
+
+    return f"{' | '.join(STRATEGIES.names())} (see `matfuse strategies`)."
+
+
+def _property_lines() -> str:
+    """The RDKit property names for the spec help, wrapped into its comment column."""
+    import textwrap
+
+    from matfuse.generate.properties import PROPERTIES
+
+    lines = textwrap.wrap(" ".join(PROPERTIES.names(sort=False)), width=46)
+    leads = ["    - property: qed      # RDKit terms: ", "      goal: maximize     #   "]
+    leads += [" " * 25 + "#   "] * max(0, len(lines) - len(leads))
+    return "\n".join(lead + line for lead, line in zip(leads, lines, strict=False))
+
+
 _SPEC_HELP = r"""
 Search for molecules that score well on an objective and write them, ranked, to a table.
 
 The objective is a YAML or JSON file:
   aggregate: geometric   # geometric | product | weighted-sum | pareto
   terms:
-    - property: qed      # RDKit terms: qed logp tpsa sa mw heavy_atoms
-      goal: maximize     #   rings aromatic_rings max_ring_size hbd hba
-                         #   rotatable_bonds pains_alerts
+{properties}
     - property: model    # a saved matfuse PropertyModel directory
       path: my_model     #   (relative to the spec file or the cwd)
       output: SOL        # its target; score = p(min <= Y <= max | S)
@@ -38,7 +56,7 @@ The objective is a YAML or JSON file:
   (with scale: \[worst, best]), a window (min:, max:, sigma:), or
   goal: target with value: and sigma: (a Gaussian).
 
-See examples/objectives/ for complete files.
+`matfuse properties` lists every term. See examples/objectives/ for complete files.
 """
 
 
@@ -48,9 +66,7 @@ def generate(
     ],
     strategy: Annotated[
         str,
-        typer.Option(
-            help="graph-ga | smc | smc-decoder | latent-cmaes | latent-interpolate | latent-sample"
-        ),
+        typer.Option(help=_strategy_help()),
     ] = "graph-ga",
     budget: Annotated[int, typer.Option(help="Distinct molecules the objective may score.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same table).")] = 0,
@@ -80,12 +96,15 @@ def generate(
     from matfuse.generate.api import generate as run_generate
     from matfuse.generate.corpus import read_corpus
     from matfuse.generate.objectives import SpecError, load_objective
+    from matfuse.registry import UnknownNameError
 
     err = Console(stderr=True)
     with user_errors():
         check_out(out)
-    if strategy not in STRATEGIES:
-        raise typer.BadParameter(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
+    try:
+        strategy = STRATEGIES.resolve(strategy)
+    except UnknownNameError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--strategy") from None
     try:
         obj = load_objective(objective)
     except SpecError as exc:
@@ -131,4 +150,4 @@ def generate(
     err.print(summary)
 
 
-generate.__doc__ = _SPEC_HELP
+generate.__doc__ = _SPEC_HELP.replace("{properties}", _property_lines())

@@ -19,32 +19,11 @@ import pandas as pd
 
 from matfuse.chem.similarity import morgan_bitvects
 from matfuse.generate.objectives import Objective, load_objective, pareto_ranks
-from matfuse.generate.strategies import (
-    BudgetedOracle,
-    GraphGA,
-    LatentCMAES,
-    LatentInterpolate,
-    LatentSample,
-    SMCDecoderStrategy,
-    SMCStrategy,
-    Strategy,
-)
+from matfuse.generate.strategies import STRATEGIES, BudgetedOracle, Strategy
 from matfuse.generate.strategies.base import ProgressCallback
 
 __all__ = ["STRATEGIES", "draw_grid", "generate", "make_strategy"]
 
-#: strategy name -> class; the CLI's ``--strategy`` choices and the web UI read this
-STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls
-    for cls in (
-        GraphGA,
-        SMCStrategy,
-        SMCDecoderStrategy,
-        LatentCMAES,
-        LatentInterpolate,
-        LatentSample,
-    )
-}
 #: at most this many top candidates get a Pareto rank (non-dominated sorting is quadratic)
 PARETO_LIMIT = 2000
 
@@ -56,11 +35,14 @@ def make_strategy(
     corpus: Sequence[str] | None = None,
     **options: Any,
 ) -> Strategy:
-    """A strategy instance by registry name (clear error for unknown names or options)."""
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}")
+    """A strategy instance by registry name (clear error for unknown names or options).
+
+    An unknown name raises :class:`~matfuse.registry.UnknownNameError` (a ``ValueError``)
+    listing the registered strategies, see :data:`STRATEGIES`.
+    """
+    cls = STRATEGIES.get(name)
     try:
-        return STRATEGIES[name](seed=seed, initial=initial, corpus=corpus, **options)
+        return cls(seed=seed, initial=initial, corpus=corpus, **options)
     except TypeError as err:
         raise ValueError(f"bad option for strategy {name!r}: {err}") from err
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ from matfuse.chem.similarity import morgan_bitvect
 from matfuse.chem.standardize import canonical_smiles, to_mol
 from matfuse.generate.modifiers import ClippedScoreModifier, GaussianModifier, WindowModifier
 from matfuse.generate.properties import PROPERTIES, compute_property, pains_catalog
+from matfuse.registry import Registry
 
 __all__ = [
     "AGGREGATIONS",
@@ -70,11 +71,17 @@ __all__ = [
     "SimilarityTerm",
     "SpecError",
     "SubstructureTerm",
+    "TERMS",
     "Term",
+    "TermKind",
+    "TermSpec",
     "aggregate_scores",
     "in_window_probability",
     "load_objective",
+    "make_term",
     "pareto_ranks",
+    "register_term",
+    "term_choices",
 ]
 
 AGGREGATIONS = ("geometric", "product", "weighted-sum", "pareto")
@@ -310,12 +317,162 @@ class ModelTerm(Term):
 
 # -- parsing a spec ----------------------------------------------------------------------
 _COMMON_KEYS = {"property", "name", "weight", "goal", "min", "max", "value", "sigma", "scale"}
-_EXTRA_KEYS = {
-    "model": {"path", "output"},
-    "similarity": {"smiles"},
-    "substructure": {"smarts", "exclude"},
-    "pains": set(),
-}
+
+
+@dataclass(frozen=True)
+class TermSpec:
+    """The keys every term shares, parsed and checked; what a term kind's factory receives.
+
+    ``spec`` is the raw mapping, for the kind's own keys (``smiles:``, ``path:``...).
+    """
+
+    spec: Mapping[str, Any]
+    prop: str
+    name: str
+    weight: float
+    goal: str
+    low: float | None = None
+    high: float | None = None
+    value: float | None = None
+    sigma: float | None = None
+    scale: list[float] | None = None
+
+    def modifier(
+        self, default_scale: tuple[float, float] | None
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """The desirability function of this term's goal (``default_scale`` for a ramp)."""
+        return _goal_modifier(
+            self.name,
+            self.goal,
+            low=self.low,
+            high=self.high,
+            value=self.value,
+            sigma=self.sigma,
+            scale=self.scale,
+            default_scale=default_scale,
+        )
+
+
+@dataclass(frozen=True)
+class TermKind:
+    """A kind of objective term: its factory and the spec keys it reads besides the common ones."""
+
+    factory: Callable[[TermSpec], Term]
+    keys: frozenset[str] = frozenset()
+
+
+#: Term kinds named by ``property:`` besides the molecular properties of
+#: :data:`matfuse.generate.properties.PROPERTIES` (``property: logp``), which all share
+#: :class:`PropertyTerm`.
+TERMS: Registry[TermKind] = Registry("term")
+
+
+def register_term(
+    name: str,
+    factory: Callable[[TermSpec], Term],
+    *,
+    keys: Iterable[str] = (),
+    description: str = "",
+    tags: Iterable[str] = (),
+    overwrite: bool = False,
+) -> TermKind:
+    """Make ``property: <name>`` build a term with ``factory`` (which may read ``keys``)."""
+    kind = TermKind(factory, frozenset(keys))
+    TERMS.add(name, kind, description=description, tags=tags, overwrite=overwrite)
+    return kind
+
+
+def term_choices() -> list[str]:
+    """Every name a term's ``property:`` may take: the term kinds and the molecular properties."""
+    return sorted({*TERMS.names(), *PROPERTIES.names()})
+
+
+def _property_term(t: TermSpec) -> Term:
+    key = PROPERTIES.resolve(t.prop)
+    return PropertyTerm(t.name, t.weight, prop=key, modifier=t.modifier(DEFAULT_SCALES.get(key)))
+
+
+def _pains_term(t: TermSpec) -> Term:
+    return PainsTerm(t.name, t.weight)
+
+
+def _substructure_term(t: TermSpec) -> Term:
+    exclude = t.spec.get("exclude", True)
+    if not isinstance(exclude, bool):
+        raise SpecError(f"term {t.name!r}: exclude must be true or false")
+    return SubstructureTerm(t.name, t.weight, smarts=t.spec.get("smarts", ""), exclude=exclude)
+
+
+def _similarity_term(t: TermSpec) -> Term:
+    smiles = t.spec.get("smiles")
+    if not isinstance(smiles, str):
+        raise SpecError(f"term {t.name!r}: similarity needs `smiles: <seed SMILES>`")
+    return SimilarityTerm(t.name, t.weight, smiles=smiles, modifier=t.modifier((0.0, 1.0)))
+
+
+def _model_term(t: TermSpec) -> Term:
+    path = t.spec.get("path")
+    if not isinstance(path, str | Path):
+        raise SpecError(f"term {t.name!r}: model needs `path: <PropertyModel directory>`")
+    output = t.spec.get("output")
+    if output is not None and not isinstance(output, str):
+        raise SpecError(f"term {t.name!r}: output must be a target name")
+    # regression maximize/minimize needs an explicit scale (checked once the model's task
+    # type is known); classification scores are probabilities and need none
+    mod = t.modifier(None) if t.goal == "target" or t.scale is not None else None
+    term = ModelTerm(
+        t.name,
+        t.weight,
+        path=str(path),
+        output=output,
+        goal=t.goal,
+        low=t.low,
+        high=t.high,
+        modifier=mod,
+    )
+    if "name" not in t.spec:  # default column name: the model's target, e.g. "SOL"
+        term.name = str(term.output)
+    return term
+
+
+register_term(
+    "model",
+    _model_term,
+    keys={"path", "output"},
+    description="a target of a saved PropertyModel: p(Y in [min, max]) from its mean and std",
+    tags={"model", "uncertainty"},
+)
+register_term(
+    "similarity",
+    _similarity_term,
+    keys={"smiles"},
+    description="Tanimoto similarity (Morgan r=2, 2048 bits) to a seed molecule",
+    tags={"rdkit", "reference-molecule"},
+)
+register_term(
+    "substructure",
+    _substructure_term,
+    keys={"smarts", "exclude"},
+    description="1 if a SMARTS pattern is absent (exclude: true) or present (false)",
+    tags={"rdkit", "filter"},
+)
+register_term(
+    "pains",
+    _pains_term,
+    description="1 for molecules without a PAINS alert (RDKit, families A-C), else 0",
+    tags={"rdkit", "filter"},
+)
+#: the kind of ``property: <a name in PROPERTIES>``
+_PROPERTY_KIND = TermKind(_property_term)
+
+
+def _term_kind(prop: Any) -> TermKind:
+    if isinstance(prop, str):
+        if prop in TERMS:
+            return TERMS.get(prop)
+        if prop in PROPERTIES:
+            return _PROPERTY_KIND
+    raise SpecError(f"term property must be one of {term_choices()}, got {prop!r}")
 
 
 def _number(term: str, key: str, value: Any, allow_none: bool = True) -> float | None:
@@ -327,17 +484,19 @@ def _number(term: str, key: str, value: Any, allow_none: bool = True) -> float |
 
 
 def make_term(spec: Mapping[str, Any]) -> Term:
-    """Build one term from its spec dict (raises :class:`SpecError` with a clear message)."""
+    """Build one term from its spec dict (raises :class:`SpecError` with a clear message).
+
+    ``property:`` names a term kind of :data:`TERMS` or a molecular property; the common keys
+    are checked here, the kind's own keys by its factory.
+    """
     if not isinstance(spec, Mapping):
         raise SpecError(f"each term must be a mapping, got {type(spec).__name__}")
     prop = spec.get("property")
-    known = sorted([*PROPERTIES, *_EXTRA_KEYS])
-    if not isinstance(prop, str) or prop not in known:
-        raise SpecError(f"term property must be one of {known}, got {prop!r}")
+    kind = _term_kind(prop)
     name = spec.get("name", prop)
     if not isinstance(name, str) or not name:
         raise SpecError(f"term {prop!r}: name must be a non-empty string")
-    unknown = set(spec) - _COMMON_KEYS - _EXTRA_KEYS.get(prop, set())
+    unknown = set(spec) - _COMMON_KEYS - kind.keys
     if unknown:
         raise SpecError(f"term {name!r}: unknown key(s) {sorted(map(str, unknown))}")
     weight = _number(name, "weight", spec.get("weight", 1.0), allow_none=False)
@@ -363,49 +522,9 @@ def make_term(spec: Mapping[str, Any]) -> Term:
         )
     if goal not in GOALS:
         raise SpecError(f"term {name!r}: goal must be one of {GOALS}, got {goal!r}")
-
-    if prop == "pains":
-        return PainsTerm(name, weight)
-    if prop == "substructure":
-        exclude = spec.get("exclude", True)
-        if not isinstance(exclude, bool):
-            raise SpecError(f"term {name!r}: exclude must be true or false")
-        return SubstructureTerm(name, weight, smarts=spec.get("smarts", ""), exclude=exclude)
-
-    def modifier(default_scale: tuple[float, float] | None) -> Callable[[np.ndarray], np.ndarray]:
-        return _goal_modifier(
-            name,
-            goal,
-            low=low,
-            high=high,
-            value=value,
-            sigma=sigma,
-            scale=scale,
-            default_scale=default_scale,
-        )
-
-    if prop == "similarity":
-        smiles = spec.get("smiles")
-        if not isinstance(smiles, str):
-            raise SpecError(f"term {name!r}: similarity needs `smiles: <seed SMILES>`")
-        return SimilarityTerm(name, weight, smiles=smiles, modifier=modifier((0.0, 1.0)))
-    if prop == "model":
-        path = spec.get("path")
-        if not isinstance(path, str | Path):
-            raise SpecError(f"term {name!r}: model needs `path: <PropertyModel directory>`")
-        output = spec.get("output")
-        if output is not None and not isinstance(output, str):
-            raise SpecError(f"term {name!r}: output must be a target name")
-        # regression maximize/minimize needs an explicit scale (checked once the model's task
-        # type is known); classification scores are probabilities and need none
-        mod = modifier(None) if goal == "target" or scale is not None else None
-        term = ModelTerm(
-            name, weight, path=str(path), output=output, goal=goal, low=low, high=high, modifier=mod
-        )
-        if "name" not in spec:  # default column name: the model's target, e.g. "SOL"
-            term.name = str(term.output)
-        return term
-    return PropertyTerm(name, weight, prop=prop, modifier=modifier(DEFAULT_SCALES.get(prop)))
+    assert isinstance(prop, str)  # _term_kind refused anything else
+    parsed = TermSpec(spec, prop, name, weight, goal, low, high, value, sigma, scale)
+    return kind.factory(parsed)
 
 
 # -- aggregation -------------------------------------------------------------------------

@@ -54,7 +54,14 @@ class StructureKind(InputKind):
     default_model_params: ClassVar[dict[str, dict[str, Any]]] = {
         "xgboost": {"n_estimators": 1000, "max_depth": 5}
     }
-    options = ("fmt", "min_distance", "max_sites", "allow_disordered", "max_volume_per_atom")
+    options = (
+        "fmt",
+        "min_distance",
+        "max_sites",
+        "allow_disordered",
+        "max_volume_per_atom",
+        "allow_paths",
+    )
     key_label = "formula"
     noun = "structure"
     plural = "structures"

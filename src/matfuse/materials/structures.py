@@ -239,15 +239,19 @@ def _read_text(text: str, fmt: StructureFormat) -> tuple[Structure | None, str |
         return None, f"unparsable {_LABELS[kind]}: {first_line(exc)}"
 
 
-def _read_one(value: Any, fmt: StructureFormat) -> tuple[Structure | None, str | None]:
+def _read_one(
+    value: Any, fmt: StructureFormat, allow_paths: bool = True
+) -> tuple[Structure | None, str | None]:
     if isinstance(value, IStructure):
         return (value if isinstance(value, Structure) else Structure.from_sites(value)), None
     if is_missing(value):
         return None, "empty structure input"
     if isinstance(value, Path):
+        if not allow_paths:
+            return None, "file paths are not accepted here; give the structure text"
         return _read_file(value, fmt)
     if isinstance(value, str):
-        if _looks_like_path(value.strip()):
+        if allow_paths and _looks_like_path(value.strip()):
             return _read_file(Path(value.strip()), fmt)
         return _read_text(value, fmt)
     if isinstance(value, dict):
@@ -369,9 +373,15 @@ def to_structure(
     max_sites: int | None = DEFAULT_MAX_SITES,
     allow_disordered: bool = True,
     max_volume_per_atom: float | None = DEFAULT_MAX_VOLUME_PER_ATOM,
+    allow_paths: bool = True,
 ) -> tuple[Structure | None, str | None]:
-    """Parse and check one structure; return it or the reason it cannot be used."""
-    structure, err = _read_one(value, fmt)
+    """Parse and check one structure; return it or the reason it cannot be used.
+
+    ``allow_paths=False`` treats every string as structure text, never as a file name:
+    for text from someone else (a web form), where reading a server-side path that
+    happens to exist would hand them its contents in the error message.
+    """
+    structure, err = _read_one(value, fmt, allow_paths)
     if structure is None:
         return None, err
     try:
@@ -395,8 +405,11 @@ def parse_structures(
     max_sites: int | None = DEFAULT_MAX_SITES,
     allow_disordered: bool = True,
     max_volume_per_atom: float | None = DEFAULT_MAX_VOLUME_PER_ATOM,
+    allow_paths: bool = True,
 ) -> ParsedStructures:
     """Parse a batch of structures keeping every row (see the module docstring).
+
+    ``allow_paths=False``: strings are never read as file names (see :func:`to_structure`).
 
     ``fmt`` forces the format of text rows; ``"auto"`` guesses it from the text (a
     ``data_`` block is CIF, an atom count then ``Lattice=`` is extended XYZ, else POSCAR)
@@ -423,6 +436,7 @@ def parse_structures(
                 max_sites=max_sites,
                 allow_disordered=allow_disordered,
                 max_volume_per_atom=max_volume_per_atom,
+                allow_paths=allow_paths,
             )
             formula = key = None
             if structure is not None:

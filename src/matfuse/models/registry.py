@@ -13,8 +13,8 @@ few model-specific exceptions are documented on the builders.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -22,16 +22,20 @@ from sklearn.base import BaseEstimator
 
 from matfuse.models.preprocessing import nan_safe_pipeline
 from matfuse.models.subsample import SubsampledEstimator
+from matfuse.registry import Registry
 
 __all__ = [
     "AUTO_SMALL_DATA",
     "GP_MAX_SAMPLES",
+    "MODELS",
     "TASKS",
+    "Builder",
     "ModelSpec",
     "Task",
     "get_spec",
     "list_models",
     "make_estimator",
+    "register_model",
     "resolve_model_name",
 ]
 
@@ -44,14 +48,19 @@ AUTO_SMALL_DATA = 200
 GP_MAX_SAMPLES = 2000
 
 
+#: ``builder(task, n_samples, random_state, n_jobs, params)`` -> an unfitted estimator
+Builder = Callable[[str, int | None, int, int, dict[str, Any]], BaseEstimator]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """Description of one registry entry.
+    """One registry entry: what the model is and the builder that makes it.
 
     ``native_uncertainty`` lists the tasks for which the fitted model itself provides a predictive
     spread (GP posterior std, random-forest per-tree spread) without refitting. ``input_kinds``
     is set for an *end-to-end* model, which learns from inputs of those kinds directly instead
     of from encoded features (``crystal-graph``: structures; see :mod:`matfuse.pipeline`).
+    ``builder`` is None only for ``auto``, which names another entry.
     """
 
     name: str
@@ -60,6 +69,16 @@ class ModelSpec:
     classification: bool
     native_uncertainty: tuple[str, ...] = ()
     input_kinds: tuple[str, ...] = ()
+    builder: Builder | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks this model can be built for, in :data:`TASKS` order."""
+        return tuple(t for t in TASKS if self.supports(t))
+
+    def applies_to(self, kind: str) -> bool:
+        """Whether the model can learn from inputs of ``kind`` (feature models: any kind)."""
+        return not self.end_to_end or kind in self.input_kinds
 
     @property
     def end_to_end(self) -> bool:
@@ -75,9 +94,6 @@ class ModelSpec:
     def has_native_uncertainty(self, task: str) -> bool:
         """Whether the model reports a predictive std for ``task`` on its own."""
         return task in self.native_uncertainty
-
-
-Builder = Callable[[str, int | None, int, int, dict[str, Any]], BaseEstimator]
 
 
 def _check_task(task: str) -> None:
@@ -335,83 +351,140 @@ def _build_crystal_graph(
     return CrystalGraphRegressor(**{"random_state": random_state, "n_threads": n_jobs, **params})
 
 
-_BOTH = True
-_REGISTRY: dict[str, tuple[ModelSpec, Builder | None]] = {
-    "xgboost": (
-        ModelSpec("xgboost", "XGBoost gradient-boosted trees (native NaN handling)", _BOTH, _BOTH),
-        _build_xgboost,
-    ),
-    "lightgbm": (
-        ModelSpec(
-            "lightgbm", "LightGBM gradient-boosted trees (native NaN handling)", _BOTH, _BOTH
-        ),
-        _build_lightgbm,
-    ),
-    "rf": (
-        ModelSpec(
-            "rf",
-            "Random forest; per-tree spread as native uncertainty",
-            _BOTH,
-            _BOTH,
-            ("regression", "classification"),
-        ),
-        _build_rf,
-    ),
-    "svr": (
-        ModelSpec("svr", "RBF support vector machine (SVR / Platt-calibrated SVC)", _BOTH, _BOTH),
-        _build_svr,
-    ),
-    "krr": (
-        ModelSpec("krr", "RBF kernel ridge / Nystroem kernel logistic regression", _BOTH, _BOTH),
-        _build_krr,
-    ),
-    "gp": (
-        ModelSpec(
-            "gp",
-            "Gaussian process (RBF + noise); posterior std as native uncertainty; O(n^3)",
-            _BOTH,
-            _BOTH,
-            ("regression",),
-        ),
-        _build_gp,
-    ),
-    "linear": (
-        ModelSpec("linear", "RidgeCV / LogisticRegressionCV baseline", _BOTH, _BOTH),
-        _build_linear,
-    ),
-    "crystal-graph": (
-        ModelSpec(
-            "crystal-graph",
-            "Crystal graph network (CGCNN-style) trained end to end on structures; regression",
-            True,
-            False,
-            input_kinds=("structure",),
-        ),
-        _build_crystal_graph,
-    ),
-    "auto": (
-        ModelSpec(
-            "auto",
-            f"rf below {AUTO_SMALL_DATA} labelled rows, xgboost otherwise",
-            _BOTH,
-            _BOTH,
-        ),
-        None,
-    ),
-}
+#: Every downstream model by name, in the order front ends list them (``auto`` last).
+MODELS: Registry[ModelSpec] = Registry("model")
 
 
-def list_models() -> list[ModelSpec]:
-    """All registry entries, in a stable order (``auto`` last)."""
-    return [spec for spec, _ in _REGISTRY.values()]
+def register_model(
+    name: str,
+    builder: Builder | None,
+    *,
+    description: str,
+    regression: bool = True,
+    classification: bool = True,
+    native_uncertainty: Iterable[str] = (),
+    input_kinds: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    aliases: Iterable[str] = (),
+    overwrite: bool = False,
+) -> ModelSpec:
+    """Register a downstream model under ``name`` and return its :class:`ModelSpec`.
+
+    Tags, which front ends filter on, are the supported tasks, ``native-uncertainty``,
+    ``end-to-end`` plus the input kinds for a model that reads inputs itself (``features``
+    otherwise), and any extra ``tags`` (a model family: ``trees``, ``kernel``...).
+    """
+    spec = ModelSpec(
+        name,
+        description,
+        regression,
+        classification,
+        tuple(native_uncertainty),
+        tuple(input_kinds),
+        builder,
+    )
+    derived = set(spec.tasks) | set(spec.input_kinds)
+    derived.add("end-to-end" if spec.end_to_end else "features")
+    if spec.native_uncertainty:
+        derived.add("native-uncertainty")
+    MODELS.add(
+        name,
+        spec,
+        description=description,
+        tags=derived | set(tags),
+        aliases=aliases,
+        overwrite=overwrite,
+    )
+    return spec
+
+
+register_model(
+    "xgboost",
+    _build_xgboost,
+    description="XGBoost gradient-boosted trees (native NaN handling)",
+    tags={"trees", "boosting"},
+    aliases=("xgb",),
+)
+register_model(
+    "lightgbm",
+    _build_lightgbm,
+    description="LightGBM gradient-boosted trees (native NaN handling)",
+    tags={"trees", "boosting"},
+    aliases=("lgbm",),
+)
+register_model(
+    "rf",
+    _build_rf,
+    description="Random forest; per-tree spread as native uncertainty",
+    native_uncertainty=("regression", "classification"),
+    tags={"trees"},
+    aliases=("random-forest",),
+)
+register_model(
+    "svr",
+    _build_svr,
+    description="RBF support vector machine (SVR / Platt-calibrated SVC)",
+    tags={"kernel"},
+    aliases=("svm",),
+)
+register_model(
+    "krr",
+    _build_krr,
+    description="RBF kernel ridge / Nystroem kernel logistic regression",
+    tags={"kernel"},
+)
+register_model(
+    "gp",
+    _build_gp,
+    description="Gaussian process (RBF + noise); posterior std as native uncertainty; O(n^3)",
+    native_uncertainty=("regression",),
+    tags={"kernel"},
+    aliases=("gaussian-process",),
+)
+register_model(
+    "linear",
+    _build_linear,
+    description="RidgeCV / LogisticRegressionCV baseline",
+    tags={"linear"},
+)
+register_model(
+    "crystal-graph",
+    _build_crystal_graph,
+    description="Crystal graph network (CGCNN-style) trained end to end on structures; regression",
+    classification=False,
+    input_kinds=("structure",),
+    tags={"neural", "torch"},
+    aliases=("cgcnn",),
+)
+register_model(
+    "auto",
+    None,
+    description=f"rf below {AUTO_SMALL_DATA} labelled rows, xgboost otherwise",
+    tags={"auto"},
+)
+
+
+def list_models(kind: str | None = None, task: str | None = None) -> list[ModelSpec]:
+    """Registry entries in a stable order (``auto`` last), optionally only those that learn
+    from inputs of ``kind`` and can be built for ``task`` (what a dropdown should offer).
+
+    >>> [s.name for s in list_models(kind="molecule", task="regression")][-1]
+    'auto'
+    """
+    if task is not None:
+        _check_task(task)
+    specs = [e.obj for e in MODELS.entries(sort=False)]
+    return [
+        s
+        for s in specs
+        if (kind is None or s.applies_to(kind)) and (task is None or s.supports(task))
+    ]
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of ``name``; raises ``ValueError`` naming the valid choices."""
-    try:
-        return _REGISTRY[name][0]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(_REGISTRY)}") from None
+    """The :class:`ModelSpec` of ``name`` (or an alias); an unknown name raises
+    :class:`~matfuse.registry.UnknownNameError`, a ``ValueError`` naming the valid choices."""
+    return MODELS.get(name)
 
 
 def resolve_model_name(name: str, task: str, n_samples: int | None = None) -> str:
@@ -468,8 +541,8 @@ def make_estimator(
     """
     _check_task(task)
     resolved = resolve_model_name(name, task, n_samples)
-    spec, builder = _REGISTRY[resolved]
+    spec = MODELS.get(resolved)
     if not spec.supports(task):
         raise ValueError(f"model {resolved!r} does not support {task}")
-    assert builder is not None  # only "auto" has no builder and it was resolved above
-    return builder(task, n_samples, random_state, n_jobs, dict(params))
+    assert spec.builder is not None  # only "auto" has no builder and it was resolved above
+    return spec.builder(task, n_samples, random_state, n_jobs, dict(params))

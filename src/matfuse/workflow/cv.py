@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from matfuse.evaluate import evaluate_targets, make_splitter
 from matfuse.evaluate.baseline import evaluate_baseline
-from matfuse.evaluate.splitters import SPLITTERS
+from matfuse.evaluate.splitters import splitter_params
 from matfuse.inputs import InputTable, check_encoders, default_encoders
 from matfuse.pipeline import PropertyModel, check_model
 from matfuse.workflow.compare import encode_all
@@ -58,9 +58,12 @@ def cross_validate(
     Y = table.target_matrix()
     # n_folds goes wherever the splitter takes it: its constructor (kfold) or its folds()
     # (space group, chemical system); the element splitter makes one fold per element
-    params = {"seed": seed, **split_params}
-    if "n_folds" in inspect.signature(SPLITTERS.get(folds).__init__).parameters:
-        params["n_folds"] = n_folds
+    # seed likewise, where the splitter has one (a predefined split has none)
+    accepted = splitter_params(folds)
+    params = dict(split_params)
+    for name, value in (("seed", seed), ("n_folds", n_folds)):
+        if name in accepted:
+            params.setdefault(name, value)
     splitter = make_splitter(folds, **params)
     fold_fn = getattr(splitter, "folds", None)
     if fold_fn is None:  # a single split (e.g. a property tail) is one fold

@@ -111,11 +111,21 @@ class CrossValidation:
                 vals = self.values(m, name)
                 base = self.values(m, name, baseline=True)
                 out[name][m] = {
-                    "mean": float(np.nanmean(vals)),
-                    "std": float(np.nanstd(vals)),
-                    "baseline_mean": float(np.nanmean(base)),
+                    "mean": _nan_mean(vals),
+                    "std": float(np.nanstd(vals)) if np.isfinite(vals).any() else math.nan,
+                    "baseline_mean": _nan_mean(base),
                 }
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "summary": self.summary()}
+
+
+def _nan_mean(values: np.ndarray) -> float:
+    """Mean over the finite folds; NaN, without a warning, when no fold has the metric.
+
+    A constant baseline has no rank correlation, and a one-fold split no spread: those are
+    undefined, not errors.
+    """
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan

@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from matfuse.evaluate.splitters.base import (
+    REQUIRED,
     SPLITTERS,
     GroupSplitter,
     Split,
     Splitter,
     build_splitter,
+    parameters_of,
 )
 from matfuse.evaluate.splitters.materials import (
     ChemicalSystemSplitter,
@@ -44,10 +46,12 @@ __all__ = [
     "ScaffoldSplitter",
     "SpaceGroupSplitter",
     "Split",
+    "REQUIRED",
     "Splitter",
     "build_splitter",
     "list_splitters",
     "make_splitter",
+    "splitter_params",
     "scaffold_overlap",
 ]
 
@@ -64,6 +68,15 @@ def list_splitters(kind: str | None = None) -> list[str]:
         if needs is None or any(convertible(k, needs) for k in kind_names(kind)):
             out.append(entry.name)
     return out
+
+
+def splitter_params(name: str) -> dict[str, Any]:
+    """The parameters splitter ``name`` takes, with defaults (``REQUIRED`` where none).
+
+    >>> sorted(splitter_params("kfold"))
+    ['n_folds', 'seed', 'valid_size']
+    """
+    return parameters_of(SPLITTERS.get(name))
 
 
 def make_splitter(name: str, **params: Any) -> Splitter:

@@ -245,9 +245,23 @@ def groups_from_keys(rows: np.ndarray, keys: Sequence[Any]) -> list[np.ndarray]:
     return [np.asarray(v, dtype=np.int64) for v in index.values()]
 
 
+#: the default of a parameter that has none (it must be given)
+REQUIRED = inspect.Parameter.empty
+
+
+def parameters_of(cls: type[Splitter]) -> dict[str, Any]:
+    """A splitter class's constructor parameters and their defaults (``REQUIRED`` if none).
+
+    What front ends read to offer only the options a splitter takes (a k-fold split has
+    no ``test_size``, a predefined split no ``seed``) instead of trying and catching.
+    """
+    params = inspect.signature(cls.__init__).parameters
+    return {name: p.default for name, p in params.items() if name != "self"}
+
+
 def build_splitter(cls: type[Splitter], params: dict[str, Any]) -> Splitter:
     """``cls(**params)``, but an unknown parameter names the accepted ones."""
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    accepted = list(parameters_of(cls))
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise TypeError(

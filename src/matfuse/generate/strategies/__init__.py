@@ -3,9 +3,11 @@
 from matfuse.generate.strategies.base import BudgetedOracle, Strategy, valid_seeds
 from matfuse.generate.strategies.graph_ga import GraphGA
 from matfuse.generate.strategies.latent import LatentCMAES, LatentInterpolate, LatentSample
+from matfuse.generate.strategies.registry import STRATEGIES, register_strategy
 from matfuse.generate.strategies.smc import SMCDecoderStrategy, SMCStrategy
 
 __all__ = [
+    "STRATEGIES",
     "BudgetedOracle",
     "GraphGA",
     "LatentCMAES",
@@ -14,5 +16,6 @@ __all__ = [
     "SMCDecoderStrategy",
     "SMCStrategy",
     "Strategy",
+    "register_strategy",
     "valid_seeds",
 ]
