@@ -217,3 +217,28 @@ def test_negative_lattice_length_in_a_cif_is_refused():
     assert bad != cif
     parsed = parse_structures([bad])
     assert parsed.structures[0] is None and "left-handed cell" in parsed.errors[0]
+
+
+def test_decode_bad_latent_files_are_one_line_errors_and_no_rows_is_an_empty_table(tmp_path):
+    """A 0-byte file, a table without z_* columns, latents of the wrong width and a
+    directory --out are refused in one line (exit 2) before any decoding; a header with no
+    rows decodes to an empty table (rc 0), as featurize does with zero molecules."""
+    out = str(tmp_path / "d.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert "is empty" in _one_line_error(runner.invoke(app, ["decode", str(empty), "--out", out]))
+    no_z = tmp_path / "noz.csv"
+    no_z.write_text("smiles\nCCO\n")
+    res = runner.invoke(app, ["decode", str(no_z), "--out", out])
+    assert "no z_* latent columns" in _one_line_error(res)
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("z_0,z_1\n0.1,0.2\n")
+    res = runner.invoke(app, ["decode", str(narrow), "--out", out])
+    assert "128-dimensional" in _one_line_error(res)
+    res = runner.invoke(app, ["decode", str(narrow), "--out", str(tmp_path)])
+    assert "is a directory" in _one_line_error(res)
+    header = tmp_path / "header.csv"
+    header.write_text(",".join(f"z_{i}" for i in range(128)) + "\n")
+    res = runner.invoke(app, ["decode", str(header), "--out", out])
+    assert res.exit_code == 0, res.output
+    assert list(pd.read_csv(out).columns) == ["smiles", "error"] and len(pd.read_csv(out)) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -165,27 +165,52 @@ def decode(
     Rows whose latent has missing values, or whose decoded string is not a molecule, keep their
     place with an ``error``; the exit code is then 3 unless ``--allow-invalid``.
     """
+    from matfuse.inputs.readers import read_table
+
+    # everything a user can get wrong is checked before the model loads
+    with user_errors():
+        check_out(out)
+        if sample <= 0 and input is None:
+            raise ValueError("give a latents file or --sample N")
+        if sample <= 0 and input is not None:
+            table = _read_latents(input, read_table)
+            cols = [c for c in table.columns if str(c).startswith("z_")]
+            if not cols:
+                raise ValueError(f"{input} has no z_* latent columns")
     enc = _foundation_encoder(model, path)
+    if sample <= 0 and len(cols) != enc.dim:
+        err_console.print(
+            f"[red]error:[/red] {input} has {len(cols)} z_* columns; {model} decodes "
+            f"{enc.dim}-dimensional latents",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     if sample > 0:
         smiles = enc.sample(sample, seed=seed, temperature=temperature)
         frame = pd.DataFrame({"smiles": smiles, "error": None})
-    elif input is not None:
-        table = pd.read_parquet(input) if input.suffix == ".parquet" else pd.read_csv(input)
-        cols = [c for c in table.columns if str(c).startswith("z_")]
-        if not cols:
-            raise typer.BadParameter(f"{input} has no z_* latent columns")
+    else:
         Z = table[cols].to_numpy(dtype=np.float32)
         ok = ~np.isnan(Z).any(axis=1)
         smiles = [None] * len(Z)
-        for i, smi in zip(np.flatnonzero(ok), enc.decode(Z[ok], temperature, seed), strict=True):
-            smiles[i] = smi
-        frame = pd.DataFrame({"smiles": smiles})
+        if ok.any():
+            decoded = enc.decode(Z[ok], temperature, seed)
+            for i, smi in zip(np.flatnonzero(ok), decoded, strict=True):
+                smiles[i] = smi
+        frame = pd.DataFrame({"smiles": smiles}, dtype=object)
         frame["error"] = [None if ok[i] else "latent has missing values" for i in range(len(Z))]
-    else:
-        raise typer.BadParameter("give a latents file or --sample N")
     undecodable = frame["smiles"].isna() & frame["error"].isna()
     frame.loc[undecodable, "error"] = "decoded string is not a valid molecule"
     write_output(frame, out)
     valid = frame["smiles"].notna().mean() if len(frame) else 0.0
     err_console.print(f"{len(frame)} molecules decoded with {model} ({valid:.1%} valid) -> {out}")
     exit_for_rows(int(frame["error"].notna().sum()), allow_invalid)
+
+
+def _read_latents(path: Path, read_table: Any) -> pd.DataFrame:
+    """The latents table; an empty or unreadable file is a user error (ValueError)."""
+    import pandas.errors
+
+    try:
+        return read_table(path)
+    except pandas.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: expected a table with z_* latent columns") from None
