@@ -62,6 +62,24 @@ def test_space_group_split_never_shares_a_group(groups, seed, test_size, valid_s
         assert len(held_out) == 1 and sizes[held_out.pop()] == min(sizes.values())
     if n_test > 0 and len(sizes) >= 2:
         assert split.sizes["test"] > 0  # never an empty test set when one can be made
+    n_valid = int(np.floor(valid_size * len(groups) + 0.5))
+    not_tested = set(sizes) - {groups[i] for i in split.test}
+    if n_valid > 0 and len(sizes) >= 3 and len(not_tested) >= 2:
+        assert split.sizes["valid"] > 0  # nor an empty valid set, keeping two train groups
+
+
+def test_few_large_space_groups_still_give_valid_and_test_without_warnings():
+    """perov_5 has five space groups of 10-30 % each: a 10 % valid/test request fits no
+    group, so the smallest groups are held out, not an empty valid set and a warning."""
+    import warnings
+
+    groups = [221] * 30 + [123] * 25 + [99] * 20 + [47] * 15 + [25] * 10
+    items = parse_compositions(["NaCl"] * len(groups))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        split = SpaceGroupSplitter(space_groups=groups).split(items)
+    assert {groups[i] for i in split.test} == {25} and {groups[i] for i in split.valid} == {47}
+    assert split.sizes["train"] == 75
 
 
 def test_space_group_folds_cover_every_row_once(zoo):

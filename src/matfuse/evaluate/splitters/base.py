@@ -303,6 +303,14 @@ class GroupSplitter(Splitter):
             smallest = min(groups, key=lambda g: g.size)
             test, valid = smallest, np.setdiff1d(valid, smallest)
             caught = [w for w in caught if "test split is empty" not in str(w.message)]
+        if valid.size == 0 and n_valid > 0 and len(groups) >= 3:
+            # the same for valid (early stopping, conformal calibration need rows): the
+            # smallest group not already held out, as long as two groups stay in train
+            held = set(test.tolist())
+            rest = [g for g in groups if not held.intersection(g.tolist())]
+            if len(rest) >= 2:
+                valid = min(rest, key=lambda g: g.size)
+                caught = [w for w in caught if "valid split is empty" not in str(w.message)]
         for w in caught:
             warnings.warn(w.message, stacklevel=2)
         return make_split(n, valid, test, self.name, n_groups=len(groups))
