@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install "torch==2.13.0"
-	$(BIN)/pip install -e ".[test,app,materials]"
+	$(BIN)/pip install -e ".[test,app,materials,crystals,scale]"
 	touch $(STAMP)
 
 install: $(STAMP)
