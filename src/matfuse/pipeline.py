@@ -72,8 +72,8 @@ def check_model(model: str, input_type: str) -> None:
         wanted = " or ".join(spec.input_kinds)
         raise IncompatibleModelError(
             f"model {spec.name!r} learns from {wanted} inputs only, not from "
-            f"{'+'.join(kinds)} inputs; use --input-type {spec.input_kinds[0]}, or a model "
-            "of encoded features (see `matfuse models`)"
+            f"{'+'.join(kinds)} inputs; give {spec.input_kinds[0]} inputs, or choose a "
+            "model of encoded features"
         )
 
 
@@ -168,9 +168,13 @@ class PropertyModel(BaseEstimator):
             **(self.model_params or {}),
         )
 
-    def parse(self, inputs: Any) -> Any:
-        """Parse inputs of this model's kind (molecules with its standardisation)."""
-        return parse_inputs(inputs, self.input_type, standardize=self.standardize)
+    def parse(self, inputs: Any, **options: Any) -> Any:
+        """Parse inputs of this model's kind (molecules with its standardisation).
+
+        ``options`` are parse options for the kinds that take them, e.g.
+        ``allow_paths=False`` for structure text typed by someone else.
+        """
+        return parse_inputs(inputs, self.input_type, standardize=self.standardize, **options)
 
     def blocks(self, smiles: Any) -> dict[str, np.ndarray]:
         """Encoder blocks for ``smiles`` (all-NaN rows where an input is invalid).
@@ -295,19 +299,29 @@ class PropertyModel(BaseEstimator):
         """(n, t) predictions; NaN rows for invalid molecules. Probabilities for classes."""
         return self.predict_blocks(self.blocks(smiles))
 
-    def predict_table(self, smiles: Any) -> pd.DataFrame:
-        """Every input row with ``pred_<target>``, uncertainty columns and ``error``."""
+    def predict_table(self, smiles: Any, *, all_columns: bool = False) -> pd.DataFrame:
+        """Every input row with ``pred_<target>``, uncertainty columns and ``error``.
+
+        A ``std_``/``lower_``/``upper_`` column appears when some row of this batch has a
+        value; with ``all_columns`` whenever the model can give one, so that batches
+        predicted one after another (a streamed table) share one set of columns.
+        """
         parsed = self.parse(smiles)
         blocks = self.blocks(parsed)
         res = self.predict_with_uncertainty(blocks)
         table = pd.DataFrame({"input": [_display(x) for x in parsed.inputs]})
         key_label, keys = display_keys(parsed)
         table[key_label] = keys
+        if all_columns:
+            has_std, has_interval = self._uncertainty_outputs()
+        else:  # what this batch has
+            has_std = list(np.isfinite(res["std"]).any(axis=0))
+            has_interval = list(np.isfinite(res["interval"]).any(axis=(0, 2)))
         for j, (name, kind) in enumerate(zip(self.target_names_, self.task_types_, strict=True)):
             table[f"pred_{name}"] = res["pred"][:, j]
-            if np.isfinite(res["std"][:, j]).any():
+            if has_std[j]:
                 table[f"std_{name}"] = res["std"][:, j]
-            if kind == "regression" and np.isfinite(res["interval"][:, j]).any():
+            if kind == "regression" and has_interval[j]:
                 table[f"lower_{name}"] = res["interval"][:, j, 0]
                 table[f"upper_{name}"] = res["interval"][:, j, 1]
         errors = list(parsed.errors)
@@ -321,6 +335,15 @@ class PropertyModel(BaseEstimator):
                 errors[i] = why
         table["error"] = errors
         return table
+
+    def _uncertainty_outputs(self) -> tuple[list[bool], list[bool]]:
+        """Per target, whether the model gives a spread and whether it gives an interval."""
+        if self.end_to_end:
+            none = [False] * len(self.target_names_)
+            return none, list(none)
+        has_std = [mode in ("native", "ensemble") for mode in self.estimator_.uncertainty_]
+        has_interval = [tm.conformal is not None for tm in self.estimator_.target_models_]
+        return has_std, has_interval
 
     # -- persistence ------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -102,6 +102,10 @@ def test_train_compare_predict_download(session):
     assert steps == sorted(steps) and steps[-1] == 1.0
     assert set(result.metrics["split"]) >= {"train (fitted)", "test (held out)"}
     assert np.isfinite(result.metrics.set_index("split").loc["test (held out)", "rmse"])
+    # the trivial baseline's row, as `matfuse train` prints it under the model's
+    base = result.metrics[result.metrics["split"].str.contains("trivial baseline")]
+    assert list(base["target"]) == ["logp"] and np.isfinite(base["rmse"].iloc[0])
+    assert base["split"].iloc[0] == "test: trivial baseline (median/mean)"
     # the library may add its trivial baseline as a row of the comparison
     shown = set(result.comparison["representation"]) - {"baseline"}
     assert shown == {"ecfp", "maccs", FUSED_LABEL}
@@ -138,6 +142,8 @@ def test_classification_gives_roc(smiles):
     # the model, then the trivial baseline (the prior rate: ROC-AUC 0.5)
     assert list(result.comparison["representation"]) == ["maccs", "baseline"]
     assert result.comparison["roc_auc"].iloc[-1] == 0.5
+    base = result.metrics.set_index("split").loc["test: trivial baseline (prior rate)"]
+    assert base["roc_auc"] == 0.5
     s.cleanup()
 
 

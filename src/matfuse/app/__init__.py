@@ -3,7 +3,12 @@
 Needs the ``app`` extra (``pip install "matfuse[app]"``). Modules: ``server`` assembles the
 tabs and serves them; ``data_tab``, ``represent_tab``, ``learn_tab`` and ``predict_tab`` lay
 out one tab each; ``uploads``, ``datasets``, ``training``, ``plots`` and ``state`` hold the
-UI-free logic (unit-tested without a browser).
+UI-free logic (unit-tested without a browser); ``kinds`` holds what the UI shows per input
+kind; ``sessions`` frees sessions (browser gone, idle, memory caps).
+
+Session limits come from the environment: ``MATFUSE_APP_IDLE_MINUTES`` (default 45),
+``MATFUSE_APP_SESSION_MB`` (1024), ``MATFUSE_APP_TOTAL_MB`` (4096), ``MATFUSE_APP_SWEEP_S``
+(30); ``launch(limits=SessionLimits(...))`` sets them in code.
 """
 
 from __future__ import annotations

@@ -26,16 +26,20 @@ import pandas as pd
 
 from matfuse.app.datasets import BUNDLED, DEFAULT_DATASET, materials_available
 from matfuse.app.kinds import (
+    DEFAULT_KIND,
     KIND_CHOICES,
     SPLIT_LABELS,
+    chosen_kind,
     element_choices,
     input_column,
+    kind_view,
     noun,
     split_choices_for,
     split_label,
     splitter_names,
     table_kind,
 )
+from matfuse.app.sessions import SessionMemoryError
 from matfuse.app.state import SessionState, temp_root
 from matfuse.app.uploads import (
     ALLOWED_EXTENSIONS,
@@ -51,7 +55,7 @@ from matfuse.workflow import split_table
 logger = logging.getLogger(__name__)
 
 #: UI label → splitter name for molecules (from the library's splitter list).
-SPLITS: dict[str, str] = {split_label(n): n for n in splitter_names("molecule")}
+SPLITS: dict[str, str] = {split_label(n): n for n in splitter_names(DEFAULT_KIND)}
 PREVIEW_ROWS = 200
 PROBLEM_ROWS = 1000
 _ID_LIKE = ("id", "index", "idx", "unnamed", "row", "cid", "name", "file", "mp_id")
@@ -60,7 +64,7 @@ _NO_TEST_SIZE = ("element",)
 NO_STRUCTURE = "The structure view shows crystal structures; the loaded data holds {what}."
 
 
-def split_choices(has_provided: bool, kind: str = "molecule") -> list[str]:
+def split_choices(has_provided: bool, kind: str = DEFAULT_KIND) -> list[str]:
     """Labels of the splits for ``kind``; "as provided" only when the data came pre-split."""
     return [label for label, _ in split_choices_for(kind, has_provided)]
 
@@ -116,16 +120,17 @@ _structure_cell = structure_headline
 def preview_frame(table: Any, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
     """First rows with a ``status`` column saying whether each input is usable.
 
-    Structures get their parsed ``reduced formula`` next to the status, and their text
-    column shows one line per structure (the full text is in the structure view).
+    Kinds of long inputs (structures) get their parsed ``reduced formula`` next to the
+    status, and their text column shows one line per input (the full text is in the
+    structure view).
     """
-    kind = table_kind(table)
+    view = kind_view(table_kind(table))
     head = table.frame.head(limit).copy()
     head = head.drop(columns=[c for c in head.columns if str(c).startswith("_")])
     col = input_column(table)
-    if kind == "structure" and col in head:
+    if view.long_text and col in head:
         head[col] = [_structure_cell(v) for v in head[col]]
-    if kind == "structure" and "reduced formula" not in head:
+    if view.long_text and "reduced formula" not in head:
         head.insert(0, "reduced formula", [f or "" for f in table.parsed.formulas[:limit]])
     status = ["ok" if e is None else f"✗ {e}" for e in table.errors[:limit]]
     head.insert(0, "status", status)
@@ -142,7 +147,7 @@ def problem_frame(table: Any, limit: int = PROBLEM_ROWS) -> pd.DataFrame:
     out: dict[str, Any] = {"#": [i + 1 for i in bad]}
     if label_col is not None:
         out[label_col] = [_short(frame[label_col].iloc[i]) for i in bad]
-    show = _structure_cell if table_kind(table) == "structure" else _short
+    show = _structure_cell if kind_view(table_kind(table)).long_text else _short
     out[col] = [show(frame[col].iloc[i]) for i in bad]
     out["problem"] = [table.errors[i] for i in bad]
     return pd.DataFrame(out)
@@ -272,7 +277,7 @@ def structure_view(session: SessionState, row: Any) -> tuple[str, str | None, st
     table = session.table
     if table is None:
         return "Load a dataset first.", None, None
-    if session.kind != "structure":
+    if not kind_view(session.kind).structure_view:
         return NO_STRUCTURE.format(what=noun(session.kind)), None, None
     try:
         number = int(row)
@@ -344,8 +349,9 @@ def _after_load(
             f"\n\nNote: column `{split_col}` holds train/valid/test labels; "
             "the 'as provided' split uses them."
         )
-    elements, element = ([], None) if kind == "molecule" else element_choices(table.parsed)
-    first = (_first_valid_row(table) or 1) if kind == "structure" else None
+    view = kind_view(kind)
+    elements, element = element_choices(table.parsed) if view.has_elements else ([], None)
+    first = (_first_valid_row(table) or 1) if view.structure_view else None
     if first is not None:
         info, image, model = structure_view(session, first)
     else:
@@ -376,7 +382,10 @@ def load_bundled(name: str, session: SessionState) -> tuple[Any, ...]:
     if dataset is None:
         raise gr.Error(f"Unknown dataset {name!r}.")
     table, provided = dataset.load()
-    session.set_table(table, dataset.name, provided)
+    try:
+        session.set_table(table, dataset.name, provided)
+    except SessionMemoryError as err:
+        return _rejected(f"**Not loaded.** {err}")
     return _after_load(session, dataset.target)
 
 
@@ -395,13 +404,16 @@ def load_upload(
     """
     try:
         uploaded = read_upload_table(path)
-        wanted = uploaded.kind or (None if kind in (None, "", "auto") else kind)
+        wanted = uploaded.kind or chosen_kind(kind)
         table = table_from_frame(uploaded.frame, uploaded.input_col, None, wanted)
     except UploadError as err:
         return _rejected(f"**Upload rejected.** {err}")
     _, provided = provided_split_labels(table.frame)
     name = Path(str(path)).name if path else "upload"
-    session.set_table(table, f"{name} (uploaded)", provided)
+    try:
+        session.set_table(table, f"{name} (uploaded)", provided)
+    except SessionMemoryError as err:
+        return _rejected(f"**Upload not loaded.** {err}")
     return _after_load(session, None, uploaded.notes)
 
 
@@ -410,7 +422,7 @@ def change_kind(kind: str | None, session: SessionState) -> tuple[Any, ...]:
     table = session.table
     if table is None:
         return _rejected("No data loaded yet.")
-    wanted = None if kind in (None, "", "auto") else kind
+    wanted = chosen_kind(kind)
     if wanted == session.kind:
         return (gr.update(),) * N_LOAD_OUTPUTS
     frame = table.frame.drop(columns=[c for c in table.frame.columns if c == "_read_error"])
@@ -490,7 +502,7 @@ def build(state: gr.State) -> DataTab:
                 with gr.Row():
                     split = gr.Dropdown(
                         label="Split",
-                        choices=split_choices_for("molecule", False),
+                        choices=split_choices_for(DEFAULT_KIND, False),
                         value="random",
                         elem_id="split-choice",
                     )
@@ -570,12 +582,7 @@ def build(state: gr.State) -> DataTab:
         if not session.needs_split:
             return gr.update()
         if not args[1]:  # nothing numeric to predict: say what to do, not "not applied"
-            hint = (
-                " For a zip of structures, add a `labels.csv` with a column of file names "
-                "and one of values."
-                if session.kind == "structure"
-                else ""
-            )
+            hint = kind_view(session.kind).no_target_hint
             return (
                 "No target column yet: the data has no column of numbers to predict, so "
                 f"there is nothing to split for training (you can still inspect it).{hint}"
@@ -586,7 +593,7 @@ def build(state: gr.State) -> DataTab:
         return structure_view(session, row)
 
     def select_row(session: SessionState, evt: gr.SelectData) -> Any:
-        if session.kind != "structure" or not evt.index:
+        if not kind_view(session.kind).structure_view or not evt.index:
             return gr.skip()
         index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         number = int(index) + 1

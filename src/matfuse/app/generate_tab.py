@@ -23,6 +23,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from matfuse.app.kinds import DEFAULT_KIND, kind_view, noun
 from matfuse.app.plots import depict, depiction_gallery
 from matfuse.app.predict_tab import csv_safe
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
@@ -115,10 +116,11 @@ def objective_spec(
 def model_target_choices(session: SessionState) -> list[str]:
     """Targets of the session's trained model (empty before training).
 
-    Only a molecule model can score generated molecules; a materials model is not offered.
+    Only a model of a kind the Generate tab designs (molecules) can score the candidates; a
+    materials model is not offered.
     """
     model = session.model
-    if model is None or getattr(model, "input_type", "molecule") != "molecule":
+    if model is None or not kind_view(getattr(model, "input_type", DEFAULT_KIND)).generation:
         return []
     return list(getattr(model, "target_names_", []) or [])
 
@@ -420,9 +422,9 @@ def build(state: gr.State) -> GenerateTab:
             if start_from_data:
                 if session.table is None:
                     raise ValueError("Load a dataset first (Data tab), or untick 'Start from'.")
-                if session.kind != "molecule":
+                if not kind_view(session.kind).generation:
                     raise ValueError(
-                        f"The loaded data holds {session.kind}s, not molecules; untick "
+                        f"The loaded data holds {noun(session.kind)}, not molecules; untick "
                         "'Start from' or load a molecule dataset."
                     )
                 initial = [s for s in session.table.parsed.canonical if s][:MAX_INITIAL]

@@ -5,6 +5,10 @@ encoders can read them (``matfuse.inputs.compatible_modalities``), which splitte
 sense (the molecule and the materials splitter factories), the default encoder set and the
 words the UI uses. Keeping that here means a splitter or encoder modality added to the
 library shows up in the dropdowns without touching the tabs.
+
+The UI-only traits of a kind (its words and examples, whether it has a structure view,
+how its rows are pictured, whether it can seed generation, ...) are one :class:`KindView`
+per kind; the tabs ask :func:`kind_view` instead of comparing kind names.
 """
 
 from __future__ import annotations
@@ -12,29 +16,179 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = ("molecule", "composition", "structure")
+DEFAULT_KIND = "molecule"  # what the UI shows before any data is loaded
+
+
+@dataclass(frozen=True)
+class KindView:
+    """How the web UI presents one input kind: its words, examples and which views apply.
+
+    The tabs never test ``kind == "structure"``; they ask the kind's view, so that a kind
+    added later (a polymer, a reaction) only needs one :func:`register_kind_view` call, and
+    a kind without one still works with the generic view of :func:`kind_view`.
+    """
+
+    name: str
+    #: the input-kind selector's label
+    choice_label: str
+    #: what the input column holds, for "choose the column that holds …"
+    input_what: str
+    #: the input column in "…, SMILES column `smiles`"
+    column_label: str
+    #: the Predict tab's text box: label and placeholder
+    paste_label: str
+    paste_example: str
+    #: "Paste at least …" when nothing was given
+    paste_one: str
+    #: the pasted text is one input as a whole (a CIF), not one input per line
+    whole_paste: bool = False
+    #: how rows are pictured in galleries: "depiction" (2-D drawing from SMILES), "cell"
+    #: (a rendering of the crystal cell) or None (shown as a table)
+    picture: str | None = None
+    #: the Data tab's structure view (formula, space group, lattice, 3-D model) applies
+    structure_view: bool = False
+    #: inputs are long multi-line texts: tables show a one-line headline and the formula
+    long_text: bool = False
+    #: table cells that look like file paths are refused (the reader would open them);
+    #: values are passed on as they are (text or already-parsed objects), not as ``str``
+    reads_files: bool = False
+    #: the latent map's columns: what a point is and its readable identity
+    map_item: str = "material"
+    map_key: str = "formula"
+    #: the Generate tab designs inputs of this kind: a model of it can score candidates and
+    #: the loaded rows can seed the search ("Start from")
+    generation: bool = False
+    #: said when a loaded table has no numeric target column
+    no_target_hint: str = ""
+
+    @property
+    def has_elements(self) -> bool:
+        """Rows have elements to hold out: the library offers the element split for them."""
+        try:
+            return "element" in _library_splitters(self.name)
+        except (KeyError, ValueError, TypeError):
+            return False
+
+    @property
+    def noun(self) -> str:
+        return _library_nouns(self.name)[0]
+
+    @property
+    def plural(self) -> str:
+        return _library_nouns(self.name)[1]
+
+
+def _library_nouns(name: str) -> tuple[str, str]:
+    """The library kind's singular and plural (``input``/``inputs`` for unknown kinds)."""
+    from matfuse.inputs import KINDS as LIBRARY_KINDS
+
+    try:
+        kind = LIBRARY_KINDS.get(name)
+    except (KeyError, ValueError):
+        return "input", "inputs"
+    return str(kind.noun), str(kind.plural)
+
+
+_VIEWS: dict[str, KindView] = {}
+
+
+def register_kind_view(view: KindView) -> KindView:
+    """Add (or replace) the UI view of a kind; the kind selector lists it."""
+    _VIEWS[view.name] = view
+    return view
+
+
+def kind_view(kind: str | None) -> KindView:
+    """The registered view of ``kind``, or a generic one built from the library's kind."""
+    name = kind or DEFAULT_KIND
+    view = _VIEWS.get(name)
+    if view is not None:
+        return view
+    one, many = _library_nouns(name)
+    return KindView(
+        name=name,
+        choice_label=many,
+        input_what=f"{one} text",
+        column_label=one,
+        paste_label=f"{many.capitalize()}, one per line (optionally followed by a name)",
+        paste_example="",
+        paste_one=f"one {one}",
+        map_item="item",
+        map_key="key",
+    )
+
+
+register_kind_view(
+    KindView(
+        name="molecule",
+        choice_label="molecules (SMILES)",
+        input_what="SMILES",
+        column_label="SMILES",
+        paste_label="SMILES, one per line (optionally followed by a name)",
+        paste_example=(
+            "CC(=O)Nc1ccc(O)cc1 paracetamol\nCn1cnc2c1c(=O)n(C)c(=O)n2C caffeine\nC1CC( broken"
+        ),
+        paste_one="one SMILES (one per line)",
+        picture="depiction",
+        map_item="molecule",
+        map_key="smiles",
+        generation=True,
+    )
+)
+register_kind_view(
+    KindView(
+        name="composition",
+        choice_label="compositions (formulas)",
+        input_what="chemical formulas",
+        column_label="formula",
+        paste_label="Formulas, one per line (optionally followed by a name)",
+        paste_example="Fe2O3 hematite\nNaCl rocksalt\nLiFePO4\nXx2O broken",
+        paste_one="one composition",
+    )
+)
+register_kind_view(
+    KindView(
+        name="structure",
+        choice_label="crystal structures (CIF / POSCAR)",
+        input_what="CIF or POSCAR text",
+        column_label="structure",
+        paste_label="One structure: paste a whole CIF or POSCAR",
+        paste_example=(
+            "Paste one CIF or POSCAR here, or upload .cif/.vasp files or a .zip of them."
+        ),
+        paste_one="one structure",
+        whole_paste=True,
+        picture="cell",
+        structure_view=True,
+        long_text=True,
+        reads_files=True,
+        no_target_hint=(
+            " For a zip of structures, add a `labels.csv` with a column of file names "
+            "and one of values."
+        ),
+    )
+)
+
+#: The kinds with a UI view, in the selector's order.
+KINDS: tuple[str, ...] = tuple(_VIEWS)
 #: The input-kind selector: "auto" lets the library detect the kind from column names/content.
-KIND_CHOICES: list[tuple[str, str]] = [
-    ("auto-detect", "auto"),
-    ("molecules (SMILES)", "molecule"),
-    ("compositions (formulas)", "composition"),
-    ("crystal structures (CIF / POSCAR)", "structure"),
+KIND_CHOICES: list[tuple[str, str]] = [("auto-detect", "auto")] + [
+    (v.choice_label, v.name) for v in _VIEWS.values()
 ]
-_NOUNS = {
-    "molecule": ("molecule", "molecules"),
-    "composition": ("composition", "compositions"),
-    "structure": ("structure", "structures"),
-}
-#: What the input column holds, for messages such as "choose the column that holds …".
-INPUT_WHAT = {
-    "molecule": "SMILES",
-    "composition": "chemical formulas",
-    "structure": "CIF or POSCAR text",
-}
+#: What the input column holds, per kind (kept for older callers; prefer ``kind_view``).
+INPUT_WHAT = {name: v.input_what for name, v in _VIEWS.items()}
+
+
+def chosen_kind(value: str | None) -> str | None:
+    """The kind a selector value names; ``None`` for "auto" (let the library detect it)."""
+    return None if value in (None, "", "auto") else str(value)
+
+
 #: Friendlier dropdown labels for splitter names; a name without one is shown as it is, so
 #: a splitter registered later still appears.
 SPLIT_LABELS: dict[str, str] = {
@@ -48,12 +202,14 @@ SPLIT_LABELS: dict[str, str] = {
     "chemsys": "chemical system (no test system in train)",
     "kfold": "k-fold (first fold as the test set)",
 }
-#: Splitters that need structures (not formulas) to find their groups.
+
 
 def noun(kind: str | None, count: int = 2) -> str:
     """``molecule``/``molecules`` and so on; unknown kinds read as "inputs"."""
-    one, many = _NOUNS.get(kind or "", ("input", "inputs"))
-    return one if count == 1 else many
+    if not kind:
+        return "input" if count == 1 else "inputs"
+    view = kind_view(kind)
+    return view.noun if count == 1 else view.plural
 
 
 def split_label(name: str) -> str:
@@ -91,9 +247,9 @@ def default_encoders_for(kind: str) -> list[str]:
 
 
 def table_kind(table: Any) -> str:
-    """The input kind of a validated table (``molecule`` for none)."""
+    """The input kind of a validated table (:data:`DEFAULT_KIND` for none)."""
     if table is None:
-        return "molecule"
+        return DEFAULT_KIND
     return str(table.input_type)
 
 

@@ -14,7 +14,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from matfuse.app.kinds import noun
+from matfuse.app.kinds import DEFAULT_KIND, noun
 from matfuse.app.represent_tab import RepresentTab, chosen_encoders
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
 from matfuse.app.training import (
@@ -47,6 +47,8 @@ def hyperparameter_text(model: str, session: SessionState) -> str:
 def ready_text(session: SessionState, encoders: list[str]) -> str:
     """What training will use, so nobody trains on the wrong data by accident."""
     data = session.split
+    if session.table is None and session.notice:
+        return f"**Not ready:** {session.missing_data_message()}."
     if session.table is None or data is None:
         return "**Not ready:** load a dataset and choose its split in the **Data** tab first."
     enc = " + ".join(encoders) if encoders else "none chosen (Represent tab)"
@@ -66,12 +68,30 @@ def display_frame(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return out
 
 
+def model_update(session: SessionState, current: str | None) -> Any:
+    """The model dropdown for the loaded data's kind: models that cannot learn from it
+    (``crystal-graph`` for molecules or compositions) are not offered."""
+    choices = model_choices(session.kind)
+    names = [name for _, name in choices]
+    return gr.update(choices=choices, value=current if current in names else "auto")
+
+
 @dataclass
 class LearnTab:
-    """The train event (other tabs chain on it) and the model download button."""
+    """The train event (other tabs chain on it), the model dropdown and the download."""
 
     train_event: Any
     download: gr.DownloadButton
+    model: gr.Dropdown
+    state: gr.State
+
+    def on_kind(self, session: SessionState, current: str | None) -> Any:
+        """After the Data tab loaded (or re-read) a table: the models for its kind."""
+        return model_update(session, current)
+
+    @property
+    def kind_inputs(self) -> list[Any]:
+        return [self.state, self.model]
 
 
 def build(state: gr.State, represent: RepresentTab) -> LearnTab:
@@ -80,7 +100,7 @@ def build(state: gr.State, represent: RepresentTab) -> LearnTab:
         ready = gr.Markdown(elem_id="learn-ready")
         with gr.Row():
             model = gr.Dropdown(
-                choices=model_choices(),
+                choices=model_choices(DEFAULT_KIND),
                 value="auto",
                 label="Downstream model",
                 scale=2,
@@ -180,4 +200,4 @@ def build(state: gr.State, represent: RepresentTab) -> LearnTab:
         concurrency_id="compute",
         concurrency_limit=COMPUTE_SLOTS,
     )
-    return LearnTab(train_event=event, download=download)
+    return LearnTab(train_event=event, download=download, model=model, state=state)

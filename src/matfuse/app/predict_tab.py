@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from matfuse.app.data_tab import structure_headline
-from matfuse.app.kinds import INPUT_WHAT, noun
+from matfuse.app.kinds import DEFAULT_KIND, kind_view, noun
 from matfuse.app.plots import depiction_gallery
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
 from matfuse.app.uploads import (
@@ -39,12 +39,7 @@ logger = logging.getLogger(__name__)
 MAX_PASTED = 1000
 #: Structures drawn under the results (each rendering costs ~0.1 s).
 MAX_CELL_RENDERS = 12
-EXAMPLE = "CC(=O)Nc1ccc(O)cc1 paracetamol\nCn1cnc2c1c(=O)n(C)c(=O)n2C caffeine\nC1CC( broken"
-EXAMPLES = {
-    "molecule": EXAMPLE,
-    "composition": "Fe2O3 hematite\nNaCl rocksalt\nLiFePO4\nXx2O broken",
-    "structure": "Paste one CIF or POSCAR here, or upload .cif/.vasp files or a .zip of them.",
-}
+EXAMPLE = kind_view(DEFAULT_KIND).paste_example
 _NAME_COLUMNS = ("name", "id", "compound", "title", FILE_COLUMN)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -68,26 +63,30 @@ def parse_pasted(text: str | None, limit: int = MAX_PASTED) -> tuple[list[str], 
 
 
 def parse_pasted_for(kind: str, text: str | None) -> tuple[list[Any], list[str]]:
-    """Pasted text for a model of ``kind``: one structure as a whole, else one per line."""
-    if kind != "structure":
+    """Pasted text for a model of ``kind``: one input as a whole (a structure's CIF) for
+    kinds that say so, else one input per line."""
+    view = kind_view(kind)
+    if not view.whole_paste:
         return parse_pasted(text)
     text = (text or "").strip()
     if not text:
         return [], []
     if "\n" not in text:
         raise UploadError(
-            "Paste the whole CIF or POSCAR text (several lines), or upload structure files."
+            f"Paste the whole {view.input_what} (several lines), or upload {view.noun} files."
         )
-    return [text], ["pasted structure"]
+    return [text], [f"pasted {view.noun}"]
 
 
-def inputs_from_file(path: str, kind: str = "molecule") -> tuple[list[Any], list[str]]:
+def inputs_from_file(path: str, kind: str = DEFAULT_KIND) -> tuple[list[Any], list[str]]:
     """Inputs (and names, if a name-like column exists) from an uploaded file."""
     inputs, names, _ = read_inputs(path, kind)
     return inputs, names
 
 
-def read_inputs(path: str, kind: str = "molecule") -> tuple[list[Any], list[str], list[str | None]]:
+def read_inputs(
+    path: str, kind: str = DEFAULT_KIND
+) -> tuple[list[Any], list[str], list[str | None]]:
     """Inputs, names and per-row read errors from an uploaded file.
 
     Structure files and zips give one structure per file, named by the file (a file that
@@ -107,14 +106,15 @@ def read_inputs(path: str, kind: str = "molecule") -> tuple[list[Any], list[str]
         found, col = detect_input_kind(frame, kind, uploaded.input_col)
     except (KeyError, ValueError) as err:
         text = str(err.args[0] if err.args else err)
-        text = text.replace("(--smiles-col)", "(name it 'smiles')")
-        text = text.replace("(--input-col, --input-type)", f"(a column of {INPUT_WHAT[kind]})")
+        what = kind_view(kind).input_what
+        text = text.replace("(name it explicitly)", f"(a column of {what})")
         raise UploadError(text) from None
-    if found == "structure" and uploaded.kind is None:
+    raw = kind_view(found).reads_files  # values may be parsed objects, or paths to refuse
+    if raw and uploaded.kind is None:
         frame = refuse_paths(frame, col)
     lowered = {str(c).lower(): c for c in frame.columns}
     name_col = next((lowered[n] for n in _NAME_COLUMNS if n in lowered and lowered[n] != col), None)
-    inputs = [None if _missing(v) else (v if found == "structure" else str(v)) for v in frame[col]]
+    inputs = [None if _missing(v) else (v if raw else str(v)) for v in frame[col]]
     errors: list[str | None] = [None] * len(inputs)
     if READ_ERROR_COLUMN in frame.columns:
         errors = [e if isinstance(e, str) and e else None for e in frame[READ_ERROR_COLUMN]]
@@ -142,7 +142,7 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def model_kind(session: SessionState) -> str:
     """The input kind the session's model reads (molecules for older models)."""
-    return str(getattr(session.model, "input_type", "molecule") or "molecule")
+    return str(getattr(session.model, "input_type", DEFAULT_KIND) or DEFAULT_KIND)
 
 
 def predict_frame(session: SessionState, inputs: list[Any], names: list[str]) -> pd.DataFrame:
@@ -151,9 +151,9 @@ def predict_frame(session: SessionState, inputs: list[Any], names: list[str]) ->
         raise UploadError("Train a model in the Learn tab first.")
     kind = model_kind(session)
     if not inputs:
-        what = "one SMILES (one per line)" if kind == "molecule" else f"one {noun(kind, 1)}"
-        raise UploadError(f"Paste at least {what} or upload a file.")
-    table = session.model.predict_table(inputs)
+        raise UploadError(f"Paste at least {kind_view(kind).paste_one} or upload a file.")
+    # text from the browser is never a server-side file name
+    table = session.model.predict_table(session.model.parse(inputs, allow_paths=False))
     table.insert(0, "name", names)
     return table
 
@@ -184,7 +184,7 @@ def write_results(table: pd.DataFrame, directory: Path) -> Path:
 def shown_frame(table: pd.DataFrame, kind: str) -> pd.DataFrame:
     """The results as displayed: rounded numbers; a structure's text shortened to a line."""
     shown = table.copy()
-    if kind == "structure":
+    if kind_view(kind).long_text:
         shown["input"] = [structure_headline(v) for v in shown["input"]]
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]):
@@ -196,15 +196,15 @@ def result_gallery(
     session: SessionState, inputs: list[Any], table: pd.DataFrame
 ) -> list[tuple[Any, str]]:
     """Depictions of molecules or renderings of structures, captioned with the prediction."""
-    kind = model_kind(session)
+    picture = kind_view(model_kind(session)).picture
     labels = captions(table, session.model.target_names_)
-    if kind == "molecule":
+    if picture == "depiction":
         return depiction_gallery(list(table["canonical_smiles"]), labels)
-    if kind != "structure":
+    if picture != "cell":
         return []
     from matfuse.app.crystal_view import render_structure
 
-    parsed = session.model.parse(inputs)
+    parsed = session.model.parse(inputs, allow_paths=False)
     items: list[tuple[Any, str]] = []
     directory = session.workdir / "predict-cells"
     for i, (structure, label) in enumerate(zip(parsed.structures, labels, strict=True)):
@@ -229,10 +229,8 @@ def model_note(session: SessionState) -> str:
 
 def input_labels(kind: str) -> tuple[str, str]:
     """The text box's label and placeholder for a model of ``kind``."""
-    if kind == "structure":
-        return "One structure: paste a whole CIF or POSCAR", EXAMPLES["structure"]
-    what = "SMILES" if kind == "molecule" else "Formulas"
-    return f"{what}, one per line (optionally followed by a name)", EXAMPLES[kind]
+    view = kind_view(kind)
+    return view.paste_label, view.paste_example
 
 
 @dataclass
@@ -251,7 +249,7 @@ class PredictTab:
 
 def build(state: gr.State) -> PredictTab:
     """Lay out the Predict tab and wire its events."""
-    label, placeholder = input_labels("molecule")
+    label, placeholder = input_labels(DEFAULT_KIND)
     with gr.Tab("4 · Predict", id="predict"):
         note = gr.Markdown(model_note(SessionState()), elem_id="predict-model-note")
         with gr.Row():
@@ -298,7 +296,7 @@ def build(state: gr.State) -> PredictTab:
             )
 
     def predict(session: SessionState, pasted: str, path: str | None) -> tuple[Any, Any, Any, Any]:
-        kind = model_kind(session) if session.model is not None else "molecule"
+        kind = model_kind(session) if session.model is not None else DEFAULT_KIND
         try:
             errors: list[str | None] = []
             if path:

@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from matfuse.app.kinds import (
+    DEFAULT_KIND,
     compatible_modalities,
     default_encoders_for,
     display_keys,
+    kind_view,
     noun,
 )
 from matfuse.app.plots import (
@@ -38,7 +40,8 @@ from matfuse.app.state import COMPUTE_SLOTS, SessionState
 
 logger = logging.getLogger(__name__)
 
-MAP_COLUMNS = ("x", "y", "row", "molecule", "smiles", "material", "formula")
+#: the map's own columns (the rest is the colouring target); item/key are the generic view's
+MAP_COLUMNS = ("x", "y", "row", "molecule", "smiles", "material", "formula", "item", "key")
 #: Structures drawn for a selection on the map (each is a small rendering, not free).
 MAX_CELL_RENDERS = 12
 #: A click shows the clicked molecule and this many of its neighbours on the map.
@@ -144,11 +147,12 @@ def map_for_session(
 
 def map_columns(kind: str) -> tuple[str, str]:
     """The map's label and identity columns: (molecule, smiles) or (material, formula)."""
-    return ("molecule", "smiles") if kind == "molecule" else ("material", "formula")
+    view = kind_view(kind)
+    return view.map_item, view.map_key
 
 
 def selection(
-    frame: pd.DataFrame | None, index: Any, kind: str = "molecule"
+    frame: pd.DataFrame | None, index: Any, kind: str = DEFAULT_KIND
 ) -> tuple[pd.DataFrame, str] | None:
     """The map points a select event refers to, and a gallery label saying what they are.
 
@@ -183,7 +187,7 @@ def _captions(chosen: pd.DataFrame, item: str) -> list[str]:
     captions = []
     for _, r in chosen.iterrows():
         caption = str(r[item])  # the same 1-based label as the map's tooltip
-        if "formula" in chosen.columns and item != "molecule":
+        if "formula" in chosen.columns:  # materials: "#12 NaCl"
             caption += f" {r['formula']}"
         if target and np.isfinite(r[target]):
             caption += f" · {target} {r[target]:.3g}"
@@ -203,7 +207,7 @@ def captioned_cells(
     from matfuse.app.crystal_view import render_structure
 
     table = session.table
-    if table is None or session.kind != "structure":
+    if table is None or kind_view(session.kind).picture != "cell":
         return []
     items: list[tuple[str, str]] = []
     directory = session.workdir / "map-cells"
@@ -274,8 +278,8 @@ class RepresentTab:
 def build(state: gr.State) -> RepresentTab:
     """Lay out the Represent tab and wire its events."""
     groups_spec = encoder_groups()
-    shown = set(compatible_modalities("molecule"))
-    defaults = default_encoders_for("molecule")
+    shown = set(compatible_modalities(DEFAULT_KIND))
+    defaults = default_encoders_for(DEFAULT_KIND)
     with gr.Tab("2 · Represent", id="represent"):
         gr.Markdown(
             "Choose the encoders to fuse. Each block is standardised and weighted equally "
@@ -283,7 +287,7 @@ def build(state: gr.State) -> RepresentTab:
             "data are offered; the default set per kind was picked on benchmarks "
             "(MoleculeNet for molecules)."
         )
-        kind_box = gr.Markdown(kind_note("molecule"), elem_id="represent-kind")
+        kind_box = gr.Markdown(kind_note(DEFAULT_KIND), elem_id="represent-kind")
         groups = []
         modalities: list[str] = []
         all_names: list[list[str]] = []
@@ -317,7 +321,7 @@ def build(state: gr.State) -> RepresentTab:
             scatter = gr.ScatterPlot(
                 x="x",
                 y="y",
-                tooltip=["molecule", "smiles"],
+                tooltip=list(map_columns(DEFAULT_KIND)),
                 height=460,
                 label="Fused latent space",
                 show_label=False,  # the note above says what the map is and how to use it
@@ -380,15 +384,16 @@ def build(state: gr.State) -> RepresentTab:
 
     def select(session: SessionState, store: dict[str, Any] | None, evt: gr.SelectData) -> Any:
         frame = store["frame"] if store else None
-        kind = store["kind"] if store else "molecule"
+        kind = store["kind"] if store else DEFAULT_KIND
         picked_rows = selection(frame, evt.index, kind)
         if picked_rows is None:
             return gr.skip(), gr.skip()
         chosen, label = picked_rows
-        if kind == "molecule":
+        picture = kind_view(kind).picture
+        if picture == "depiction":
             items = captioned_depictions(chosen)
             return gr.Gallery(value=items, label=label, visible=bool(items)), gr.skip()
-        items = captioned_cells(session, chosen) if kind == "structure" else []
+        items = captioned_cells(session, chosen) if picture == "cell" else []
         return (
             gr.Gallery(value=items, label=label, visible=bool(items)),
             gr.Dataframe(value=selected_table(chosen), label=label, visible=True),

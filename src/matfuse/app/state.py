@@ -7,7 +7,10 @@ every tab asks it rather than assuming molecules.
 Every browser session gets its own :class:`SessionState` (through ``gr.State`` with a factory),
 so concurrent users never see each other's data. Files a session writes (reports, the model,
 result CSVs, zips) go to a private temporary directory that is deleted when the session ends
-(``gr.State`` delete callback) and, as a last resort, when the server process exits.
+(``gr.State`` delete callback, or :class:`matfuse.app.sessions.SessionReaper` when the browser
+disconnects, the session idles or memory runs short) and, as a last resort, when the server
+process exits. A session also keeps itself under its own memory cap (``max_bytes``): new
+features first push out cached ones, and what cannot fit is refused with a message.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +29,13 @@ from typing import Any
 import numpy as np
 
 from matfuse.app.kinds import table_kind
+from matfuse.app.sessions import (
+    MB,
+    MEMORY_CHANGED,
+    SessionLimits,
+    SessionMemoryError,
+    approx_nbytes,
+)
 from matfuse.workflow import SplitData, encode_all
 
 logger = logging.getLogger(__name__)
@@ -73,7 +84,13 @@ class SessionState:
     results: dict[str, Any] = field(default_factory=dict)
     #: set by the Generate tab's Stop button to end this session's running search
     generation_stop: threading.Event | None = None
+    #: this session's memory cap in bytes (``None``: no cap); see :meth:`fit_in_memory`
+    max_bytes: int | None = None
+    #: why the session's data was freed (idle, memory, ...); shown by its next action
+    notice: str | None = None
+    last_used: float = field(default_factory=time.time)
     _dir: Path | None = None
+    _model_bytes: tuple[int, int] | None = None
 
     @property
     def workdir(self) -> Path:
@@ -96,6 +113,13 @@ class SessionState:
         self.needs_split = True
         self.blocks = {}
         self.clear_model()
+        self.notice = None
+        self.touch()
+        try:
+            self.fit_in_memory(f"the table {source}")
+        except SessionMemoryError:
+            self.table, self.source, self.provided_split, self.needs_split = None, "", None, False
+            raise
         logger.info("session loaded %s: %d rows of %s", source, len(table), self.kind)
 
     def clear_model(self) -> None:
@@ -112,7 +136,8 @@ class SessionState:
     ) -> dict[str, np.ndarray]:
         """Features of every row for ``encoders``, computing only the ones not cached yet."""
         if self.table is None:
-            raise ValueError("load a dataset first (Data tab)")
+            raise ValueError(self.missing_data_message())
+        self.touch()
         from matfuse.inputs import check_encoders
 
         check_encoders(list(encoders), self.kind)  # a clear message, not a NaN block
@@ -121,8 +146,75 @@ class SessionState:
             if name not in self.blocks:
                 if on_encoder is not None:
                     on_encoder(i, len(names), name)
-                self.blocks[name] = encode_all(self.table.parsed, [name], progress=False)[name]
+                block = encode_all(self.table.parsed, [name], progress=False)[name]
+                self.blocks[name] = block
+                try:
+                    self.fit_in_memory(f"the features of {name}", keep=names)
+                except SessionMemoryError:
+                    self.blocks.pop(name, None)
+                    raise
         return {name: self.blocks[name] for name in names}
+
+    def touch(self) -> None:
+        """Mark the session as just used (its idle timer restarts)."""
+        self.last_used = time.time()
+
+    def missing_data_message(self) -> str:
+        """The "load a dataset first" message, with the reason if the data was freed."""
+        if self.notice:
+            return f"{self.notice}; load a dataset again (Data tab)"
+        return "load a dataset first (Data tab)"
+
+    def nbytes(self) -> int:
+        """Estimated memory this session holds (table, features, split, model, results)."""
+        model = self.model
+        if model is None:
+            model_bytes = 0
+        elif self._model_bytes is not None and self._model_bytes[0] == id(model):
+            model_bytes = self._model_bytes[1]
+        else:  # sizing a model walks its trees/arrays: once per model is enough
+            model_bytes = approx_nbytes(model)
+            self._model_bytes = (id(model), model_bytes)
+        return model_bytes + approx_nbytes(
+            [self.table, self.split, self.blocks, self.results, self.provided_split]
+        )
+
+    def fit_in_memory(self, what: str, keep: Sequence[str] = (), refuse: bool = True) -> None:
+        """Stay under ``max_bytes``: drop cached features not in ``keep``, oldest first, then
+        (with ``refuse``) raise :class:`SessionMemoryError`, a ``ValueError`` whose message
+        is for the user, if that is not enough.
+
+        Called after the session grew; also tells the reaper to check the server's total.
+        """
+        MEMORY_CHANGED.set()
+        if self.max_bytes is None:
+            return
+        size = self.nbytes()
+        for name in [n for n in self.blocks if n not in keep]:
+            if size <= self.max_bytes:
+                break
+            size -= int(self.blocks.pop(name).nbytes)
+        if size > self.max_bytes and refuse:
+            raise SessionMemoryError(
+                f"{what} would take this session to about {size / MB:,.0f} MB, over its "
+                f"limit of {self.max_bytes / MB:,.0f} MB; use a smaller dataset or fewer "
+                "encoders (the server's MATFUSE_APP_SESSION_MB sets the limit)"
+            )
+
+    def release(self, notice: str | None = None) -> None:
+        """Drop the data, features, model and files; the session can load data again."""
+        self.table = None
+        self.source = ""
+        self.provided_split = None
+        self.split = None
+        self.needs_split = False
+        self.blocks = {}
+        self.clear_model()
+        self._model_bytes = None
+        if self.generation_stop is not None:
+            self.generation_stop.set()
+        self.notice = notice
+        self.cleanup()
 
     def cleanup(self) -> None:
         """Delete the session's files; safe to call twice."""
@@ -131,9 +223,10 @@ class SessionState:
             self._dir = None
 
 
-def new_session() -> SessionState:
+def new_session(limits: SessionLimits | None = None) -> SessionState:
     """Factory handed to ``gr.State`` so that each page load gets a fresh state."""
-    return SessionState()
+    limits = SessionLimits.from_env() if limits is None else limits
+    return SessionState(max_bytes=limits.session_bytes)
 
 
 def delete_session(state: Any) -> None:

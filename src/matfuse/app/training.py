@@ -26,7 +26,7 @@ from matfuse.app.kinds import noun
 from matfuse.app.plots import residual_plot
 from matfuse.app.state import SessionState
 from matfuse.evaluate import comparison_bar_plot, evaluate_targets, primary_metric
-from matfuse.evaluate.baseline import evaluate_baseline
+from matfuse.evaluate.baseline import baseline_source, evaluate_baseline
 from matfuse.models import get_spec, list_models, make_estimator
 from matfuse.pipeline import PropertyModel
 from matfuse.workflow import (
@@ -61,9 +61,22 @@ _SHOWN_METRICS = {
 }
 
 
-def model_choices() -> list[tuple[str, str]]:
-    """(label, name) pairs for the model dropdown, straight from the registry."""
-    return [(f"{s.name} — {s.description}", s.name) for s in list_models()]
+def model_choices(kind: str | None = None) -> list[tuple[str, str]]:
+    """(label, name) pairs for the model dropdown, straight from the registry: with
+    ``kind``, only the models that learn from that input kind (an end-to-end model such
+    as ``crystal-graph`` reads structures only)."""
+    return [(f"{s.name} — {s.description}", s.name) for s in list_models(kind=kind)]
+
+
+def check_model_kind(model: str, kind: str) -> None:
+    """A user error if ``model`` cannot learn from inputs of ``kind``."""
+    spec = get_spec(model)
+    if not spec.applies_to(kind):
+        readable = " or ".join(noun(k) for k in spec.input_kinds)
+        raise ValueError(
+            f"{spec.name} learns from {readable} only; the data holds {noun(kind)}. "
+            "Choose another model."
+        )
 
 
 def default_hyperparameters(
@@ -158,6 +171,57 @@ def _metric_rows(
     return out
 
 
+def baseline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trivial baseline's test metrics, one row per target, as the CLI's table shows
+    them: MAE against the training median, RMSE/R² against the training mean, the prior
+    rate for classification (:func:`~matfuse.evaluate.baseline.baseline_source`)."""
+    baseline = report.get("baseline") or {}
+    rows: list[dict[str, Any]] = []
+    if not baseline:
+        return rows
+    for name, task in zip(report["target_names"], report["task_types"], strict=True):
+        what = "prior rate" if task == "classification" else "median/mean"
+        n = ((report.get("counts") or {}).get("labelled") or {}).get(name)
+        row: dict[str, Any] = {"split": f"test: trivial baseline ({what})", "target": name, "n": n}
+        for key in _SHOWN_METRICS[task]:
+            section = baseline.get(baseline_source(task, key)) or {}
+            value = (section.get("targets") or {}).get(name, {}).get(key)
+            if value is not None:
+                row[key] = value
+        rows.append(row)
+    return rows
+
+
+def target_transforms(report: dict[str, Any]) -> dict[str, str]:
+    """Per target, the transform the model was fitted on (only those that are not identity)."""
+    found = (report.get("extra") or {}).get("target_transforms") or {}
+    out: dict[str, str] = {}
+    for name, t in found.items():
+        label = t.get("name") if isinstance(t, dict) else getattr(t, "name", None)
+        if label not in (None, "identity"):
+            out[str(name)] = str(label)
+    return out
+
+
+def _report_notes(report: dict[str, Any]) -> str:
+    """The transform each target was fitted on and why, and a warning for every target
+    whose model does not beat the trivial baseline (what ``matfuse train`` prints)."""
+    notes: list[str] = []
+    found = (report.get("extra") or {}).get("target_transforms") or {}
+    for name, label in target_transforms(report).items():
+        t = found.get(name)
+        reason = t.get("reason", "") if isinstance(t, dict) else getattr(t, "reason", "")
+        notes.append(f"**{name}** fitted on a **{label}** transform of the labels ({reason}).")
+    comparison = (report.get("baseline") or {}).get("comparison") or {}
+    for name, c in comparison.items():
+        if c.get("beats_baseline") is False:
+            notes.append(
+                f"**Warning:** {name}: the model does not beat the trivial baseline on "
+                f"{c['metric']} ({c['model']:.4g} vs {c['baseline']:.4g})."
+            )
+    return "".join(f"\n\n{n}" for n in notes)
+
+
 def _single_comparison(
     data: SplitData,
     encoders: Sequence[str],
@@ -203,11 +267,14 @@ def train_model(
     """Fit the fused model on the session's split, evaluate it and compare single encoders."""
     progress = progress or (lambda fraction, message: None)
     data = session.split
-    if session.table is None or data is None:
+    if session.table is None:
+        raise ValueError(session.missing_data_message())
+    if data is None:
         raise ValueError("load a dataset and choose its split first (Data tab)")
     encoders = list(dict.fromkeys(encoders))
     if not encoders:
         raise ValueError("choose at least one encoder (Represent tab)")
+    check_model_kind(model, data.input_type)
     params = dict(params or {})
     start = time.perf_counter()
 
@@ -247,6 +314,10 @@ def train_model(
         ("test (held out)", data.test),
     ):
         rows += _metric_rows(split_name, data.Y, res, np.asarray(idx, dtype=int), pm)
+    transforms = target_transforms(report)
+    for row in rows:
+        row["target transform"] = transforms.get(row["target"])
+    rows += baseline_rows(report)
     metrics = pd.DataFrame(rows)
 
     test_metrics = evaluate_targets(
@@ -312,6 +383,7 @@ def train_model(
     session.model_dir = model_dir
     session.model_zip = Path(archive)
     session.results = {"metrics": metrics, "comparison": comp, "seconds": seconds}
+    session.fit_in_memory("the trained model", keep=encoders, refuse=False)
     logger.info(
         "trained %s on %d %s in %.1f s",
         "+".join(encoders),
@@ -321,7 +393,7 @@ def train_model(
     )
     progress(1.0, "done")
     return TrainResult(
-        summary=_summary(pm, data, test_metrics, encoders, model, seconds),
+        summary=_summary(pm, data, test_metrics, encoders, model, seconds) + _report_notes(report),
         metrics=metrics,
         comparison=comp,
         figures=figures,

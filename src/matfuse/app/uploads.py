@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from matfuse.app.kinds import INPUT_WHAT, input_column, noun, table_kind
+from matfuse.app.kinds import chosen_kind, input_column, kind_view, noun, table_kind
 from matfuse.inputs.readers import READ_ERROR_COLUMN, read_table
 
 logger = logging.getLogger(__name__)
@@ -420,30 +420,23 @@ def table_from_frame(
     """
     from matfuse.inputs import detect_input_kind, load_input_table
 
-    kind = None if input_type in (None, "", "auto") else input_type
+    kind = chosen_kind(input_type)
     try:
         kind, col = detect_input_kind(frame, kind, input_col or None)
-        if kind == "structure":
+        if kind_view(kind).reads_files:
             frame = refuse_paths(frame, col)
         table = load_input_table(frame, input_type=kind, input_col=col, targets=targets or [])
     except (KeyError, ValueError, TypeError) as err:
         message = err.args[0] if err.args else str(err)
-        text = (
-            str(message)
-            .replace("(--smiles-col)", "(choose the SMILES column)")
-            .replace("(name it explicitly)", "(choose the input column and kind)")
-            .replace("pass --input-col and --input-type", "choose the input column and kind")
-            .replace("--input-col and --input-type", "the input column and kind")
-            .replace("(--input-col, --input-type)", "(choose the input column and kind)")
-        )
+        text = str(message).replace("(name it explicitly)", "(choose the input column and kind)")
         raise UploadError(text) from None
     kind = table_kind(table)
     if table.parsed.n_invalid == len(table):
         first = next((e for e in table.errors if e), "")
+        what = kind_view(kind).input_what
         raise UploadError(
             f"No row of column {input_column(table)!r} holds a usable {noun(kind, 1)} (first "
-            f"problem: {first}). Choose the column that holds {INPUT_WHAT[kind]}, or another "
-            "input kind."
+            f"problem: {first}). Choose the column that holds {what}, or another input kind."
         )
     return table
 
@@ -453,7 +446,7 @@ def validation_message(table: Any) -> str:
     kind = table_kind(table)
     summary = table.summary()
     n, bad = int(summary["rows"]), int(summary["invalid"])
-    what = {"molecule": "SMILES", "composition": "formula", "structure": "structure"}[kind]
+    what = kind_view(kind).column_label
     lines = [f"**{n:,} rows** of {noun(kind)}, {what} column `{input_column(table)}`."]
     if bad:
         share = bad / n
