@@ -4,7 +4,14 @@ Every command reads inputs with :mod:`matfuse.inputs`, builds objects from the r
 calls the same workflow functions as the Python API, so the CLI has no logic of its own.
 """
 
-from matfuse.cli import catalog, foundation, learn, materials, serve  # noqa: F401  (commands)
+from matfuse.cli import (  # noqa: F401  (each module registers its commands)
+    catalog,
+    crystals,
+    foundation,
+    learn,
+    materials,
+    serve,
+)
 from matfuse.cli.common import EXIT_INVALID_ROWS, app, user_errors
 from matfuse.cli.generate import generate
 

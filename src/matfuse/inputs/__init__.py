@@ -137,4 +137,3 @@ def detect_input_kind(
     columns = detect_columns(frame, input_type, [input_col] if input_col else None)
     col, kind = next(iter(columns.items()))
     return kind, col
-

@@ -62,5 +62,10 @@ class MoleculeKind(InputKind):
         return ("structure",)
 
 
-KINDS.add(MoleculeKind.name, MoleculeKind(), description=MoleculeKind.description,
-          aliases=MoleculeKind.aliases, tags={"builtin"})
+KINDS.add(
+    MoleculeKind.name,
+    MoleculeKind(),
+    description=MoleculeKind.description,
+    aliases=MoleculeKind.aliases,
+    tags={"builtin"},
+)

@@ -18,7 +18,8 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TABLE_SUFFIXES",
+__all__ = [
+    "TABLE_SUFFIXES",
     "UnsupportedFormatError",
     "atomic_path",
     "table_format",

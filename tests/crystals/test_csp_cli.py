@@ -1,0 +1,68 @@
+"""``matfuse csp``: one-line errors for bad input, and a small real search on NaCl."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from matfuse.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["Xx2O"], "unknown element(s): Xx"),
+        (["NaCl", "--z", "0"], "need 1 <= MIN <= MAX"),
+        (["NaCl", "--z", "1-x"], "expected N or MIN-MAX"),
+        (["MgAl2O4", "--z", "10"], "over the limit of 40"),
+        (["NaCl", "--strategy", "genetic"], "unknown crystal generator 'genetic'"),
+        (["NaCl", "--budget", "0"], "at least 1 relaxation"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    out = tmp_path / "csp"
+    result = runner.invoke(app, ["csp", *args, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_nacl_search_ranks_rock_salt_first(tmp_path):
+    pytest.importorskip("chgnet")
+    from pymatgen.core import Structure
+
+    from matfuse.crystals.matching import mattergen_matcher
+    from matfuse.crystals.prototypes import prototype_structure
+
+    out = tmp_path / "d"
+    args = ["csp", "NaCl", "--budget", "4", "--strategy", "mixed", "--relax-steps", "30"]
+    result = runner.invoke(app, [*args, "--seed", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "candidates.csv")
+    assert len(table) == 4
+    for column in (
+        "cif",
+        "energy_per_atom",
+        "e_above_hull",
+        "spacegroup",
+        "formula",
+        "origin",
+        "rmsd",
+        "potential",
+    ):
+        assert column in table.columns
+    assert table["energy_per_atom"].is_monotonic_increasing
+    best = Structure.from_str(table["cif"][0], fmt="cif")
+    assert mattergen_matcher().fit(best, prototype_structure("rocksalt"))
+    assert table["e_above_hull"][0] == pytest.approx(0.0, abs=1e-6)
+    assert table["potential"][0].startswith("CHGNet")
+    assert len(list((out / "cifs").glob("*.cif"))) == 4
+    assert (out / "energy_vs_evaluation.png").stat().st_size > 0
+    # the same command again resumes: nothing left to relax, same table
+    again = runner.invoke(app, [*args, "--seed", "0", "--out", str(out)])
+    assert again.exit_code == 0 and "4 resumed" in again.output
