@@ -113,8 +113,15 @@ def run_demo(out: Path, console: Console | None = None) -> dict:
     new = loaded.predict_table(list(NEW_MOLECULES.values()))
     new.insert(0, "name", list(NEW_MOLECULES))
     write_table(new, out / "new_molecule_predictions.csv")
-    console.print("\n[bold]Predictions for new molecules[/bold] (saved model reloaded):")
-    console.print(new.drop(columns=["input"]).to_string(index=False, float_format="%.2f"))
+    from matfuse.cli.common import frame_table
+
+    console.print(
+        frame_table(
+            new.drop(columns=["input"]),
+            title="Predictions for new molecules (saved model reloaded)",
+            digits=2,
+        )
+    )
     summary = {
         "comparison": json.loads(frame.to_json(orient="records")),
         "report": str(report_dir / "report.json"),

@@ -5,6 +5,7 @@ registered entry shows up here with its description and tags)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Annotated, TypedDict
 
@@ -50,26 +51,36 @@ def encoders_cmd(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="matfuse encoders")
-    for col in ("name", "modality", "dim", "pretrained", "description"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["name"],
-            r["modality"],
-            str(r["dim"]),
-            "yes" if r["pretrained"] else "no",
-            r["description"],
-        )
-    console.print(table)
+    table_rows = [
+        {
+            "name": r["name"],
+            "modality": r["modality"],
+            "dim": str(r["dim"]),
+            "pretrained": "yes" if r["pretrained"] else "no",
+            "description": r["description"],
+        }
+        for r in rows
+    ]
+    columns = ("name", "modality", "dim", "pretrained", "description")
+    _print_rows("matfuse encoders", columns, table_rows)
+
+
+def plain(text: str) -> str:
+    """Docstring markup as plain prose: ``x`` and :meth:`x` become x (for tables and help)."""
+    text = re.sub(r":[a-z:]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"`{1,2}([^`]+)`{1,2}", r"\1", text)
 
 
 def _print_rows(title: str, columns: Sequence[str], rows: list[dict[str, str]]) -> None:
+    """A rich table at the terminal width: the first column (names) is never cut, the
+    others wrap between words, and descriptions are plain prose."""
     table = Table(title=title)
-    for col in columns:
-        table.add_column(col)
+    names = [row[columns[0]] for row in rows]
+    table.add_column(columns[0], no_wrap=True, min_width=max(map(len, names), default=4))
+    for col in columns[1:]:
+        table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*(row[c] for c in columns))
+        table.add_row(*(plain(row[c]) for c in columns))
     console.print(table)
 
 
@@ -181,19 +192,24 @@ def kinds() -> None:
     from matfuse.evaluate.splitters import list_splitters
     from matfuse.inputs import KINDS
 
-    table = Table(title="matfuse input kinds")
-    for col in ("name", "description", "column names", "default encoders", "splitters"):
-        table.add_column(col)
-    for entry in KINDS.entries():
-        kind = entry.obj
-        table.add_row(
-            entry.name,
-            entry.description,
-            ", ".join(kind.column_names),
-            ", ".join(kind.default_encoders),
-            ", ".join(list_splitters(entry.name)),
+    columns = ("name", "description", "column names", "default encoders", "splitters")
+    rows = [
+        dict(
+            zip(
+                columns,
+                (
+                    entry.name,
+                    entry.description,
+                    ", ".join(entry.obj.column_names),
+                    ", ".join(entry.obj.default_encoders),
+                    ", ".join(list_splitters(entry.name)),
+                ),
+                strict=True,
+            )
         )
-    console.print(table)
+        for entry in KINDS.entries()
+    ]
+    _print_rows("matfuse input kinds", columns, rows)
 
 
 @app.command()
@@ -207,9 +223,7 @@ def splitters(
 
     with user_errors():
         names = list_splitters(kind)
-    table = Table(title="matfuse splitters")
-    for col in ("name", "needs", "options", "description"):
-        table.add_column(col)
+    rows = []
     for entry in SPLITTERS.entries():
         if entry.name not in names:
             continue
@@ -217,5 +231,13 @@ def splitters(
         options = ", ".join(
             f"{p}={v.default!r}" for p, v in params.items() if p != "self" and p != "labels"
         )
-        table.add_row(entry.name, entry.obj.needs or "any kind", options, entry.description)
-    console.print(table)
+        rows.append(
+            {
+                "name": entry.name,
+                "needs": entry.obj.needs or "any kind",
+                "options (--split-param)": options,
+                "description": entry.description,
+            }
+        )
+    columns = ("name", "needs", "options (--split-param)", "description")
+    _print_rows("matfuse splitters", columns, rows)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from matfuse.cli.common import (
@@ -18,18 +23,22 @@ from matfuse.cli.common import (
     InputTypeOption,
     SplitParamOption,
     app,
+    check_options,
     check_out,
     console,
     err_console,
     exit_for_rows,
     fmt,
+    frame_table,
     split_list,
     split_params,
     user_errors,
 )
+from matfuse.inputs.readers import DEFAULT_CHUNK_ROWS as DEFAULT_BATCH_ROWS
 
 if TYPE_CHECKING:
     from matfuse.pipeline import PropertyModel
+    from matfuse.workflow.data import SplitData
 
 
 @app.command()
@@ -42,7 +51,8 @@ def featurize(
     input_type: InputTypeOption = "auto",
     input_col: InputColOption = None,
     fused: Annotated[
-        bool, typer.Option(help="Write the scaled, fused matrix instead of raw blocks.")
+        bool,
+        typer.Option("--fused", help="Write the scaled, fused matrix instead of raw blocks."),
     ] = False,
     allow_invalid: AllowInvalidOption = False,
 ) -> None:
@@ -56,6 +66,7 @@ def featurize(
 
     with user_errors():
         check_out(out)
+        check_options(input, split_list(encoders), input_type=input_type, input_col=input_col)
         table = load_input_table(input, input_type=input_type, input_col=input_col or None)
         if len(table) == 0:
             raise ValueError(f"{input} holds no rows")
@@ -93,10 +104,17 @@ def train(
     input: Annotated[
         Path, typer.Argument(help="Table of molecules, or a directory with train/valid/test files.")
     ],
-    target: Annotated[
-        list[str], typer.Option("--target", "-t", help="Target column; repeat for multi-task.")
-    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            metavar="COLUMN",
+            help="Target column; repeat for multi-task (default: guessed from the column "
+            "names, measured values first, predictions and descriptors last).",
+        ),
+    ] = None,
     encoders: Annotated[
         str | None,
         typer.Option(help="Comma-separated encoder specs (default: the fused default set)."),
@@ -109,14 +127,16 @@ def train(
     tune_trials: Annotated[int, typer.Option(help="Optuna trials per target (0 = off).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     refit_all: Annotated[
-        bool, typer.Option(help="After evaluating, refit on every row before saving.")
+        bool,
+        typer.Option("--refit-all", help="After evaluating, refit on every row before saving."),
     ] = False,
 ) -> None:
     """Train a property model, evaluate it on a held-out split and save it with a report.
 
     Inputs are molecules (SMILES), compositions (formulas) or crystal structures (CIF,
-    POSCAR, extended XYZ), e.g. ``matfuse train perov_5/val.csv --input-type structure
-    --target heat_ref --out model``.
+    POSCAR, extended XYZ). Without --target the likeliest numeric column is chosen and
+    named. Example: matfuse train perov_5/val.csv --input-type structure --target heat_ref
+    --out model
     """
     from matfuse.inputs import check_encoders, default_encoders
     from matfuse.models import get_spec
@@ -124,14 +144,26 @@ def train(
     from matfuse.workflow import fit_and_report
 
     with user_errors():
-        data = _load_dataset(input, target, split, seed, input_type, input_col, split_param)
+        check_options(
+            input,
+            split_list(encoders),
+            model=model,
+            split=split,
+            split_param=split_param,
+            input_type=input_type,
+            input_col=input_col,
+        )
+        if get_spec(model).end_to_end and tune_trials:
+            raise ValueError(f"--tune-trials does not apply to the end-to-end model {model!r}")
+        data = _load_dataset(
+            input, target or [], split, seed, input_type, input_col, split_param, guess=True
+        )
         check_model(model, data.input_type)
         names = split_list(encoders) or default_encoders(data.input_type)
         check_encoders(names, data.input_type)
         if get_spec(model).end_to_end:
             names = []  # the model reads the inputs itself
-            if tune_trials:
-                raise ValueError(f"--tune-trials does not apply to the end-to-end model {model!r}")
+    _print_target_choice(data)
     pm = PropertyModel(
         encoders=names,
         model=model,
@@ -144,7 +176,8 @@ def train(
         f"{data.description}; inputs: {data.input_type}; encoders: {', '.join(names)}; "
         f"model: {model}"
     )
-    report = fit_and_report(pm, data, out / "report", extra={"encoders": names, "model": model})
+    with _stage_progress(len(names) + len(data.target_names) + 1, data.target_names):
+        report = fit_and_report(pm, data, out / "report", extra={"encoders": names, "model": model})
     if refit_all:
         pm.fit(data.parsed, data.Y, data.target_names)
     pm.save(out)
@@ -160,6 +193,7 @@ def _load_dataset(
     input_type: str,
     input_col: list[str] | None,
     split_param: list[str] | None = None,
+    guess: bool = False,
 ):
     """load_dataset with the CLI's options (user errors surface through ``user_errors``)."""
     from matfuse.workflow import load_dataset
@@ -171,8 +205,80 @@ def _load_dataset(
         seed=seed,
         input_type=input_type,
         input_col=input_col or None,
+        guess_target=guess,
         **split_params(split_param),
     )
+
+
+def _print_target_choice(data: SplitData) -> None:
+    """Say which target was guessed (and what else could have been), and warn of leaks."""
+    info = data.target_info
+    if info.get("guessed"):
+        others = list(info.get("others") or [])
+        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        more = f"; others: {listed}" if others else ""
+        err_console.print(
+            f"target: {escape(data.target_names[0])} (guessed, {info.get('reason', '')}"
+            f"{escape(more)}; choose with --target)"
+        )
+    for target, found in (info.get("collinear") or {}).items():
+        cols = ", ".join(f"{c['column']} (r = {c['r']:+.3f})" for c in found)
+        err_console.print(
+            f"[yellow]warning:[/yellow] {escape(cols)} almost repeat(s) the target "
+            f"{escape(target)}: a possible label leak; drop it or check the file"
+        )
+
+
+@contextmanager
+def _stage_progress(total: int, target_names: list[str]) -> Iterator[None]:
+    """A bar on stderr through the stages of a fit (encode each block, fit each target).
+
+    Shown when stderr is a terminal and not --quiet (as for predict); otherwise each
+    stage is an info line (``matfuse -v``).
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from matfuse.progress import Stage, listen_stages
+
+    logger = logging.getLogger("matfuse.cli")
+    quiet = logging.getLogger("matfuse").getEffectiveLevel() >= logging.ERROR
+    shown = not quiet and err_console.is_terminal
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not shown,
+    ) as progress:
+        task = progress.add_task("starting", total=total)
+        seen = 0
+
+        def on_stage(s: Stage) -> None:
+            nonlocal seen
+            if s.phase == "fit" and s.total == len(target_names):
+                text = f"fitting {target_names[s.step]} with {s.label} ({s.step + 1}/{s.total})"
+            elif s.phase == "encode":
+                text = f"encoding {s.label} ({s.step + 1}/{s.total})"
+            elif s.phase == "report":
+                text = "predicting the test rows and writing the report"
+            else:
+                text = s.text
+            progress.update(task, description=text, completed=min(seen, total), refresh=True)
+            seen += 1
+            if not shown:
+                logger.info("%s", text)
+
+        with listen_stages(on_stage):
+            yield
+        progress.update(task, completed=total)
 
 
 def _print_metrics(report: dict) -> None:
@@ -198,12 +304,7 @@ def _print_metrics(report: dict) -> None:
     for name, t in (report.get("extra", {}).get("target_transforms") or {}).items():
         if t and t.get("name") not in (None, "identity"):
             err_console.print(f"{name}: fitted on a {t['name']} transform ({t.get('reason', '')})")
-    for name, c in (baseline.get("comparison") or {}).items():
-        if c.get("beats_baseline") is False:
-            err_console.print(
-                f"[yellow]warning:[/yellow] {name}: the model does not beat the trivial "
-                f"baseline on {c['metric']} ({c['model']:.4g} vs {c['baseline']:.4g})"
-            )
+    # a model that does not beat the trivial baseline is already a library warning
 
 
 def _baseline_kind(metrics: dict) -> str:
@@ -214,40 +315,73 @@ def _baseline_kind(metrics: dict) -> str:
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="Directory written by `matfuse train`.")],
     input: Annotated[Path, typer.Argument(help="Table of molecules or materials to predict.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output CSV.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output table (.csv, .tsv, .csv.gz, .parquet).")
+    ],
     input_col: InputColOption = None,
     allow_invalid: AllowInvalidOption = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Rows read, encoded and predicted at a time (memory follows it, not the file).",
+        ),
+    ] = DEFAULT_BATCH_ROWS,
 ) -> None:
     """Predict every row; invalid inputs get an `error` and empty predictions.
 
     The input kind (molecule, composition, structure) is the one the model was trained on.
-    Every input row appears in the output, in order. Exit status 3 when some rows could not
-    be predicted (0 with --allow-invalid), 2 for a user error such as a missing column.
+    Every input row appears in the output, in order. The table is read, predicted and
+    written --batch-size rows at a time (SDF files are read whole). Exit status 3 when some
+    rows could not be predicted (0 with --allow-invalid), 2 for a user error such as a
+    missing column.
     """
-    from matfuse.inputs import load_input_table
-    from matfuse.inputs.writers import write_table
+    from matfuse.workflow.stream import InputTableError, predict_stream
 
     with user_errors():
         check_out(out)
     pm = _load_property_model(model_dir)
-    with user_errors():
-        table = load_input_table(
-            input,
-            input_type=pm.input_type,
-            input_col=input_col or None,
-            standardize=pm.standardize,
-        )
-    preds = pm.predict_table(table.parsed)
-    # the user's columns first and untouched (the raw input included), then ours; one of
-    # ours named like a user's column gets a suffix instead of replacing it
-    frame = table.frame.drop(columns=["_read_error"], errors="ignore")
-    ours = preds.drop(columns=["input"])
-    ours = ours.rename(columns={c: f"{c}_matfuse" for c in ours.columns if c in frame.columns})
-    result = pd.concat([frame, ours], axis=1)
-    write_table(result, out)
-    n_bad = int(preds["error"].notna().sum())
-    err_console.print(f"{len(result)} rows predicted, {n_bad} invalid -> {out}")
-    exit_for_rows(n_bad, allow_invalid)
+    with _row_progress() as advance:
+        try:
+            counts = predict_stream(
+                pm,
+                input,
+                out,
+                batch_size=batch_size,
+                input_col=input_col or None,
+                on_progress=advance,
+            )
+        except InputTableError as err:
+            with user_errors():
+                raise err from None
+    err_console.print(f"{counts.rows} rows predicted, {counts.invalid} invalid -> {out}")
+    exit_for_rows(counts.invalid, allow_invalid)
+
+
+@contextmanager
+def _row_progress() -> Iterator[Callable[[int], None]]:
+    """A rows and rows/s counter on stderr when it is a terminal (and not --quiet)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    quiet = logging.getLogger("matfuse").getEffectiveLevel() >= logging.ERROR
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.completed:,.0f} rows"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet or not err_console.is_terminal,
+    ) as progress:
+        task = progress.add_task("predict", total=None, rate="")
+        started = time.perf_counter()
+
+        def advance(rows: int) -> None:
+            rate = rows / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, completed=rows, rate=f"{rate:,.0f} rows/s")
+
+        yield advance
 
 
 def _load_property_model(model_dir: Path) -> PropertyModel:
@@ -298,6 +432,15 @@ def benchmark(
     with user_errors():
         if out.is_dir():
             raise ValueError(f"--out {out} is a directory; give a file name")
+        check_options(
+            dataset,
+            split_list(encoders),
+            model=model,
+            split=split,
+            split_param=split_param,
+            input_type=input_type,
+            input_col=input_col,
+        )
         data = _load_dataset(dataset, target, split, seed, input_type, input_col, split_param)
         names = split_list(encoders) or default_encoders(data.input_type)
         check_encoders(names, data.input_type)
@@ -307,8 +450,11 @@ def benchmark(
                 "train it with `matfuse train --model " + model + "`"
             )
     err_console.print(data.description)
-    result = compare_representations(data, names, model=model, random_state=seed)
+    quiet = logging.getLogger("matfuse").getEffectiveLevel() >= logging.ERROR
+    result = compare_representations(
+        data, names, model=model, random_state=seed, progress=err_console.is_terminal and not quiet
+    )
     payload = {**result.to_dict(), "command": " ".join(["matfuse", *sys.argv[1:]])}
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
-    console.print(comparison_frame(result).to_string(index=False))
+    console.print(frame_table(comparison_frame(result), title=data.description))

@@ -21,6 +21,7 @@ from matfuse.chem.standardize import Standardization
 from matfuse.encoders.base import EncodedBlock, valid_rows
 from matfuse.encoders.registry import get_encoder
 from matfuse.inputs import as_batch
+from matfuse.progress import stage
 
 Blocks = Mapping[str, np.ndarray]
 
@@ -35,7 +36,12 @@ def compute_blocks(
     encoder reads the part of a multimodal batch it can read.
     """
     parsed = as_batch(X, None, standardize=standardize)
-    return {spec: get_encoder(spec).encode_block(parsed) for spec in encoders}
+    specs = list(encoders)
+    out: dict[str, EncodedBlock] = {}
+    for i, spec in enumerate(specs):
+        stage("encode", spec, i, len(specs))
+        out[spec] = get_encoder(spec).encode_block(parsed)
+    return out
 
 
 class LateFusion(TransformerMixin, BaseEstimator):

@@ -26,7 +26,7 @@ from matfuse.rows import error_counts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["InputTable", "label_problems", "load_input_table"]
+__all__ = ["InputTable", "label_problems", "load_input_table", "refuse_headerless"]
 
 
 @dataclass
@@ -143,7 +143,7 @@ def load_input_table(
     missing = [t for t in targets if t not in frame.columns]
     if missing:
         raise KeyError(f"target column(s) {missing} not found; columns: {list(frame.columns)}")
-    _refuse_headerless(frame, columns, from_file=not isinstance(source, pd.DataFrame))
+    refuse_headerless(frame, columns, from_file=not isinstance(source, pd.DataFrame))
     batches: dict[str, Any] = {}
     for col, kind_name in columns.items():
         if kind_name in batches:
@@ -169,7 +169,7 @@ class HeaderlessTableError(ValueError):
         )
 
 
-def _refuse_headerless(frame: pd.DataFrame, columns: dict[str, str], from_file: bool) -> None:
+def refuse_headerless(frame: pd.DataFrame, columns: dict[str, str], from_file: bool) -> None:
     """A file read without its header line would silently lose its first row: refuse it."""
     if not from_file:
         return

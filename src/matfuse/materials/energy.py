@@ -241,7 +241,7 @@ class EnergyResult:
 
 
 def energies_per_atom(
-    structures: Sequence[Any],
+    structures: Sequence[Any] | ParsedStructures,
     *,
     relax: bool = False,
     model: Any = None,

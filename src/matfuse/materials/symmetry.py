@@ -150,3 +150,89 @@ def crystal_system_onehot(crystal_system: str | None) -> np.ndarray:
     if crystal_system in CRYSTAL_SYSTEMS:
         out[CRYSTAL_SYSTEMS.index(crystal_system)] = 1.0
     return out
+
+
+#: relative volume change beyond which a relaxation summary warns (10 %)
+VOLUME_CHANGE_WARNING = 0.10
+
+
+@dataclass(frozen=True)
+class CellChange:
+    """What a relaxation did to a cell: volume, lattice and symmetry before and after.
+
+    ``warnings`` holds one sentence per surprise: the symmetry dropped (fewer point-group
+    operations, or a lower crystal system) or the volume changed by more than
+    ``volume_tolerance``. Symmetry is ``None`` where spglib found none.
+    """
+
+    volume_before: float
+    volume_after: float
+    lattice_before: tuple[float, ...]
+    lattice_after: tuple[float, ...]
+    symmetry_before: SymmetryInfo | None
+    symmetry_after: SymmetryInfo | None
+    warnings: tuple[str, ...]
+
+    @property
+    def volume_change(self) -> float:
+        """Relative change, ``after / before - 1``."""
+        return self.volume_after / self.volume_before - 1.0
+
+    @property
+    def symmetry_dropped(self) -> bool:
+        return any("symmetry" in w for w in self.warnings)
+
+
+def space_group_label(info: SymmetryInfo | None) -> str:
+    """``"Fm-3m (225)"``, or ``"-"`` without symmetry."""
+    return "-" if info is None else f"{info.symbol} ({info.number})"
+
+
+def lattice_label(lattice: tuple[float, ...]) -> str:
+    """``"a b c (Å), α β γ (°)"`` with three and one decimals."""
+    a, b, c, alpha, beta, gamma = lattice
+    return f"{a:.3f} {b:.3f} {c:.3f} Å, {alpha:.1f} {beta:.1f} {gamma:.1f}°"
+
+
+def cell_change(
+    before: Structure,
+    after: Structure,
+    *,
+    volume_tolerance: float = VOLUME_CHANGE_WARNING,
+    symprec: float = DEFAULT_SYMPREC,
+) -> CellChange:
+    """Compare a cell before and after relaxation (see :class:`CellChange`).
+
+    >>> cell_change(cubic, relaxed).warnings  # doctest: +SKIP
+    ('symmetry dropped: Pm-3m (221) -> P1 (1) (cubic -> triclinic)', 'volume changed by +14.2%')
+    """
+
+    def symmetry(s: Structure) -> SymmetryInfo | None:
+        try:
+            return get_symmetry(s, symprec=symprec)
+        except Exception:  # spglib gives up on some distorted cells: report no symmetry
+            return None
+
+    s0, s1 = symmetry(before), symmetry(after)
+    notes: list[str] = []
+    if s0 is not None and (
+        s1 is None
+        or s1.n_operations < s0.n_operations
+        or CRYSTAL_SYSTEMS.index(s1.crystal_system) < CRYSTAL_SYSTEMS.index(s0.crystal_system)
+    ):
+        notes.append(
+            f"symmetry dropped: {space_group_label(s0)} -> {space_group_label(s1)}"
+            + (f" ({s0.crystal_system} -> {s1.crystal_system})" if s1 is not None else "")
+        )
+    v0, v1 = float(before.volume), float(after.volume)
+    if abs(v1 / v0 - 1.0) > volume_tolerance:
+        notes.append(f"volume changed by {v1 / v0 - 1.0:+.1%}")
+    return CellChange(
+        volume_before=v0,
+        volume_after=v1,
+        lattice_before=tuple(float(x) for x in before.lattice.parameters),
+        lattice_after=tuple(float(x) for x in after.lattice.parameters),
+        symmetry_before=s0,
+        symmetry_after=s1,
+        warnings=tuple(notes),
+    )

@@ -25,6 +25,7 @@ from matfuse.models.threads import limit_native_threads
 from matfuse.models.transforms import TARGET_TRANSFORMS, TargetTransform, choose_target_transform
 from matfuse.models.tuning import tune
 from matfuse.models.uncertainty import UNCERTAINTY_MODES, resolve_uncertainty
+from matfuse.progress import stage
 
 __all__ = ["PropertyEstimator"]
 
@@ -207,6 +208,7 @@ class PropertyEstimator(BaseEstimator):
                 )
             X_j, y_j = X_arr[rows], Y_arr[rows, j]
             name = resolve_model_name(self.model, task, n_rows)
+            stage("fit", name, j, len(task_types))
             mode = resolve_uncertainty(self.uncertainty, name, task)
             fixed = per_model(name)
             transform = TargetTransform(reason="classification")

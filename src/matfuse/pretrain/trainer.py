@@ -32,6 +32,7 @@ from matfuse.foundation.model_dir import (
     weights_identity,
 )
 from matfuse.foundation.tokenizers import Tokenizer, make_tokenizer
+from matfuse.inputs.writers import write_text
 from matfuse.pretrain.checkpoint import load_training_state, save_training_state
 from matfuse.pretrain.data import CorpusStream, StreamPosition, read_corpus
 
@@ -142,12 +143,12 @@ def pretrain(
         if resume_lr is not None and resume_lr != saved_train.lr:
             saved_train.lr = resume_lr
             run["train"]["lr"] = resume_lr
-            run_file.write_text(json.dumps(run, indent=2))
+            write_text(json.dumps(run, indent=2), run_file)
         train_cfg = saved_train
         if command and command not in run["command"]:
             # the model card must say exactly how the weights came about
             run["command"] += f"\n{command}   # resumed"
-            run_file.write_text(json.dumps(run, indent=2))
+            write_text(json.dumps(run, indent=2), run_file)
         tokenizer = Tokenizer.from_dict(run["tokenizer"])
     else:
         train_cfg = train_cfg or TrainConfig()
@@ -176,7 +177,7 @@ def pretrain(
         }
         if init_from is not None:
             run["init_from"] = {"path": str(init_from), **weights_identity(init_from)}
-        run_file.write_text(json.dumps(run, indent=2))
+        write_text(json.dumps(run, indent=2), run_file)
 
     device = resolve_device(train_cfg.device)
     if train_cfg.threads:
@@ -338,7 +339,7 @@ def export(
     target = save_model_dir(
         out / "model", name, model, tokenizer, torch.from_numpy(mean), torch.from_numpy(chol), meta
     )
-    (target / "MODEL_CARD.md").write_text(model_card(name, model.cfg.to_dict(), meta))
+    write_text(model_card(name, model.cfg.to_dict(), meta), target / "MODEL_CARD.md")
     return target
 
 

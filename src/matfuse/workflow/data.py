@@ -15,16 +15,18 @@ from matfuse.chem.duplicates import find_leakage
 from matfuse.evaluate.splitters import list_splitters, make_splitter
 from matfuse.inputs import (
     InputTable,
+    detect_columns,
     get_kind,
     kind_names,
     label_problems,
     load_input_table,
     read_table,
 )
+from matfuse.inputs.targets import collinear_columns, rank_target_candidates
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SplitData", "load_dataset", "split_table"]
+__all__ = ["SplitData", "load_dataset", "peek_input_type", "split_table"]
 
 #: file stems of a directory that comes pre-split, and the part each one is
 _PROVIDED_PARTS = {"train": "train", "valid": "valid", "val": "valid", "test": "test"}
@@ -48,7 +50,9 @@ class SplitData:
     """Inputs, labels and the train/valid/test row indices of one experiment.
 
     ``parsed`` is the batch of any input kind (:mod:`matfuse.inputs.batch`);
-    ``description`` says in one sentence what the split held out.
+    ``description`` says in one sentence what the split held out; ``target_info`` how the
+    target was chosen (``guessed``, ``reason``, ``others``) and the columns almost collinear
+    with each target (``collinear``: a possible label leak).
     """
 
     parsed: Any
@@ -62,6 +66,7 @@ class SplitData:
     input_type: str = "molecule"
     description: str = ""
     split_info: dict[str, Any] = field(default_factory=dict)
+    target_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[str | None]:
@@ -93,6 +98,42 @@ def _read_provided(path: Path) -> tuple[pd.DataFrame, list[str]]:
     return pd.concat(frames, ignore_index=True), labels
 
 
+def peek_input_type(
+    path: str | Path,
+    input_type: str | None = None,
+    input_col: str | Sequence[str] | None = None,
+    rows: int = 200,
+) -> str | None:
+    """The input kind of a data file (or data directory), judged from its first ``rows``.
+
+    For checking options (encoders, models, splits) before the whole file is read and
+    parsed; ``None`` when the first rows do not tell (the full load then says why).
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = [
+            path / f"{stem}{ext}"
+            for stem in _PROVIDED_PARTS
+            for ext in _PROVIDED_EXTENSIONS
+            if (path / f"{stem}{ext}").exists()
+        ]
+        if not found:
+            return None
+        path = found[0]
+    try:
+        suffixes = "".join(path.suffixes).lower()
+        if suffixes.endswith((".csv", ".csv.gz", ".tsv", ".tab")):
+            sep = "\t" if ".tsv" in suffixes or ".tab" in suffixes else ","
+            frame = pd.read_csv(path, sep=sep, nrows=rows)
+        else:
+            frame = read_table(path).head(rows)
+        cols = [input_col] if isinstance(input_col, str) else list(input_col or [])
+        columns = detect_columns(frame, input_type, cols or None)
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+    return "+".join(columns.values())
+
+
 def load_dataset(
     path: str | Path,
     targets: Sequence[str] | None = None,
@@ -101,6 +142,7 @@ def load_dataset(
     input_type: str | None = None,
     input_col: str | Sequence[str] | None = None,
     smiles_col: str | None = None,
+    guess_target: bool = False,
     **split_params: Any,
 ) -> SplitData:
     """Load a data file or a directory with ``train/valid/test`` files, and split it.
@@ -109,6 +151,8 @@ def load_dataset(
     and otherwise makes a random split; any other splitter name re-splits all rows. The
     inputs may be of any registered kind (``input_type``, detected when ``None``), in one
     column or several (``input_col``); ``smiles_col`` is the older name of ``input_col``.
+    Without ``targets``, ``guess_target=True`` picks the likeliest numeric column
+    (:func:`matfuse.inputs.targets.rank_target_candidates`) and says so in ``target_info``.
     """
     path = Path(path)
     labels: list[str] | None = None
@@ -116,13 +160,26 @@ def load_dataset(
         frame, labels = _read_provided(path)
     else:
         frame = read_table(path)
+    cols = input_col or smiles_col
+    guessed: dict[str, Any] = {}
+    if not targets and guess_target:
+        cols_list = [cols] if isinstance(cols, str) else list(cols or [])
+        inputs = detect_columns(frame, input_type, cols_list or None)
+        ranked = rank_target_candidates(frame, exclude=list(inputs))
+        if ranked:
+            targets = [ranked[0].name]
+            guessed = {
+                "guessed": True,
+                "reason": ranked[0].reason,
+                "others": [c.name for c in ranked[1:]],
+            }
     if not targets:
         numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
         raise ValueError(f"name the target column(s); numeric columns: {numeric}")
-    table = load_input_table(
-        frame, input_type=input_type, input_col=input_col or smiles_col, targets=list(targets)
-    )
-    return split_table(table, split=split, provided=labels, seed=seed, **split_params)
+    table = load_input_table(frame, input_type=input_type, input_col=cols, targets=list(targets))
+    data = split_table(table, split=split, provided=labels, seed=seed, **split_params)
+    data.target_info = {**guessed, **data.target_info}
+    return data
 
 
 def split_table(
@@ -153,7 +210,10 @@ def split_table(
     splitter = make_splitter(split, **split_params)
     parts = splitter.split(table.parsed, Y)
     if len(parts.test) == 0:
-        raise ValueError(f"the {split!r} split left no test rows; use another split or more data")
+        raise ValueError(
+            f"the {split!r} split left no test rows ({splitter.describe(parts)}); use another "
+            "split, other split parameters or more data"
+        )
     data = SplitData(
         parsed=table.parsed,
         Y=Y,
@@ -166,6 +226,7 @@ def split_table(
         description=splitter.describe(parts),
         split_info={"params": _jsonable(splitter.get_params()), **parts.info},
     )
+    data.target_info = {"collinear": _collinear(table)}
     keys = data.keys
     leaks = find_leakage([keys[i] for i in data.fit_rows], [keys[i] for i in data.test])
     data.notes = {
@@ -175,6 +236,17 @@ def split_table(
     }
     logger.info("%s", data.description)
     return data
+
+
+def _collinear(table: InputTable) -> dict[str, list[dict[str, Any]]]:
+    """Per target, the other numeric columns with ``|r| >= 0.98`` (a possible label leak)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for target in table.targets:
+        others = [t for t in table.targets if t != target] + list(table.columns)
+        found = collinear_columns(table.frame, target, exclude=others)
+        if found:
+            out[target] = [{"column": c.name, "r": round(c.r, 4)} for c in found]
+    return out
 
 
 def _plural(kind: str) -> str:

@@ -6,8 +6,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from matfuse.inputs import similarity_inputs
-from matfuse.pipeline import PropertyModel
+import numpy as np
+
+from matfuse.inputs import check_encoders, similarity_inputs
+from matfuse.pipeline import PropertyModel, check_model
+from matfuse.progress import stage
 from matfuse.workflow.data import SplitData
 
 logger = logging.getLogger(__name__)
@@ -28,12 +31,19 @@ def fit_and_report(
 
     fit_rows = data.fit_rows
     train = data.parsed.subset(fit_rows)
-    model.fit(train, data.Y[fit_rows], data.target_names)
     test = data.parsed.subset(data.test)
-    res = model.predict_with_uncertainty(model.blocks(test))
+    check_model(model.model, model.input_type)
+    if not model.end_to_end:
+        check_encoders(list(model.encoders), model.input_type)
+    # every row encoded once (one "encode" stage per block), then the parts taken from it
+    blocks = model.blocks(data.parsed)
+    model.fit_blocks(_rows(blocks, fit_rows), data.Y[fit_rows], data.target_names)
+    stage("report", "test rows", 0, 1)
+    res = model.predict_with_uncertainty(_rows(blocks, data.test))
     info: dict[str, Any] = {
         "notes": data.notes,
-        "split": {"description": data.description, **data.split_info},
+        "split": {"description": data.description, "counts": data.counts(), **data.split_info},
+        "target": data.target_info,
     }
     estimator = getattr(model, "estimator_", None)
     transforms = getattr(estimator, "target_transforms_", None)
@@ -53,3 +63,7 @@ def fit_and_report(
         extra={**info, **(extra or {})},
         Y_train=data.Y[fit_rows],
     )
+
+
+def _rows(blocks: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: values[rows] for name, values in blocks.items()}

@@ -135,6 +135,14 @@ class Splitter(ABC):
             f"{sizes['test']} test rows"
         )
 
+    def _held_out(self, split: Split, what: str) -> str:
+        """``"<name> split: test = <n> rows <what>, <n> train, <n> valid"``."""
+        sizes = split.sizes
+        return (
+            f"{self.name} split: test = {sizes['test']} rows {what}, "
+            f"{sizes['train']} train, {sizes['valid']} valid"
+        )
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if k != "labels")
         return f"{type(self).__name__}({args})"
@@ -314,6 +322,14 @@ class GroupSplitter(Splitter):
         for w in caught:
             warnings.warn(w.message, stacklevel=2)
         return make_split(n, valid, test, self.name, n_groups=len(groups))
+
+    #: what one group is, in the split's one-line description
+    group_noun: ClassVar[str] = "group"
+
+    def describe(self, split: Split) -> str:
+        n_groups = split.info.get("n_groups")
+        of = f" (of {n_groups} in all)" if n_groups is not None else ""
+        return self._held_out(split, f"whose {self.group_noun}s{of} never occur in train")
 
     def folds(
         self, items: Sequence[Any], y: np.ndarray | None = None, n_folds: int = 5

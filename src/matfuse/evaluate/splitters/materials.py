@@ -47,6 +47,7 @@ class SpaceGroupSplitter(GroupSplitter):
     """
 
     name: ClassVar[str] = "spacegroup"
+    group_noun: ClassVar[str] = "space group"
     needs: ClassVar[str | None] = "structure"
 
     def __init__(
@@ -154,6 +155,7 @@ class ChemicalSystemSplitter(GroupSplitter):
     """
 
     name: ClassVar[str] = "chemsys"
+    group_noun: ClassVar[str] = "chemical system"
     needs: ClassVar[str | None] = "composition"
 
     def _keys(self, parsed: Any) -> list[Any]:

@@ -76,6 +76,12 @@ class ScaffoldSplitter(Splitter):
         valid, test = assign_groups(groups, eligible.size, n_valid, n_test)
         return make_split(len(mols), valid, test, self.name, n_scaffolds=len(groups))
 
+    def describe(self, split: Split) -> str:
+        kind = "generic Bemis-Murcko frameworks" if self.generic else "Bemis-Murcko scaffolds"
+        order = "balanced" if self.balanced else "largest first"
+        n = split.info.get("n_scaffolds")
+        return self._held_out(split, f"whose {kind} never occur in train ({n} scaffolds, {order})")
+
 
 class ClusterSplitter(Splitter):
     """Butina-cluster split on Morgan (r=2, 2048) Tanimoto distance; clusters stay whole.
@@ -127,6 +133,14 @@ class ClusterSplitter(Splitter):
             self.name,
             n_clusters=clustering.n_clusters,
             clustering=clustering.method,
+        )
+
+    def describe(self, split: Split) -> str:
+        n = split.info.get("n_clusters")
+        return self._held_out(
+            split,
+            f"from Butina clusters (Tanimoto distance cutoff {self.cutoff}, {n} clusters) "
+            "that never occur in train",
         )
 
 

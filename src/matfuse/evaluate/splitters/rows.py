@@ -42,6 +42,9 @@ class RandomSplitter(Splitter):
         perm = np.random.default_rng(self.seed).permutation(eligible)
         return make_split(len(batch), perm[n_test : n_test + n_valid], perm[:n_test], self.name)
 
+    def describe(self, split: Split) -> str:
+        return self._held_out(split, f"drawn at random ({self.test_size:.0%}, seed {self.seed})")
+
 
 class KFoldSplitter(Splitter):
     """k-fold cross-validation over the valid rows: :meth:`folds` gives ``n_folds`` splits.
@@ -82,6 +85,8 @@ class KFoldSplitter(Splitter):
         return out
 
     def describe(self, split: Split) -> str:
+        if "fold" in split.info:  # one fold standing where one split is wanted
+            return self._held_out(split, f"of fold {split.info['fold'] + 1} of {self.n_folds}")
         return f"{self.n_folds}-fold cross-validation over {split.n} rows"
 
 
