@@ -27,6 +27,7 @@ from matfuse.app.kinds import DEFAULT_KIND, kind_view, noun
 from matfuse.app.plots import depict, depiction_gallery
 from matfuse.app.predict_tab import csv_safe
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
+from matfuse.app.widgets import hidden_gallery, hidden_table
 
 #: Oracle-call budgets offered; the server is shared, so very long searches belong in the CLI.
 BUDGET_RANGE = (50, 5000)
@@ -364,22 +365,10 @@ def build(state: gr.State) -> GenerateTab:
                 elem_id="gen-curve",
                 scale=2,
             )
-        top = gr.Gallery(
-            label="Top candidates",
-            columns=4,
-            height=300,
-            object_fit="contain",
-            fit_columns=False,
-            interactive=False,
-            visible=False,
-            elem_id="gen-gallery",
-        )
-        table = gr.Dataframe(
-            label="Ranked candidates (pareto_rank: non-dominated front; novel: not in the corpus)",
-            interactive=False,
-            max_height=360,
-            visible=False,
-            elem_id="gen-table",
+        top = hidden_gallery("Top candidates", "gen-gallery", columns=4)
+        table = hidden_table(
+            "Ranked candidates (pareto_rank: non-dominated front; novel: not in the corpus)",
+            "gen-table",
         )
         download = gr.DownloadButton(
             "Download candidates (.csv)", visible=False, elem_id="gen-download"

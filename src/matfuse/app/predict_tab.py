@@ -32,6 +32,7 @@ from matfuse.app.uploads import (
     read_upload_table,
     refuse_paths,
 )
+from matfuse.app.widgets import hidden_gallery, hidden_table
 
 logger = logging.getLogger(__name__)
 
@@ -270,23 +271,10 @@ def build(state: gr.State) -> PredictTab:
             )
         predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-button")
         status = gr.Markdown(elem_id="predict-status")
-        table = gr.Dataframe(
-            label="Predictions (std = predictive spread; lower/upper = interval)",
-            interactive=False,
-            max_height=360,
-            visible=False,
-            elem_id="predict-table",
+        table = hidden_table(
+            "Predictions (std = predictive spread; lower/upper = interval)", "predict-table"
         )
-        gallery = gr.Gallery(
-            label="Pictures",
-            columns=6,
-            height=300,
-            object_fit="contain",
-            fit_columns=False,
-            interactive=False,
-            visible=False,
-            elem_id="predict-gallery",
-        )
+        gallery = hidden_gallery("Pictures", "predict-gallery")
         with gr.Row():
             download_csv = gr.DownloadButton(
                 "Download results (.csv)", visible=False, elem_id="download-csv"

@@ -37,6 +37,7 @@ from matfuse.app.plots import (
     rows_near,
 )
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
+from matfuse.app.widgets import hidden_gallery, hidden_table
 
 logger = logging.getLogger(__name__)
 
@@ -327,23 +328,8 @@ def build(state: gr.State) -> RepresentTab:
                 show_label=False,  # the note above says what the map is and how to use it
                 elem_id="latent-map",
             )
-        picked = gr.Gallery(
-            label="Selected molecules",
-            columns=6,
-            height=260,
-            object_fit="contain",
-            fit_columns=False,
-            interactive=False,
-            visible=False,
-            elem_id="map-depictions",
-        )
-        picked_table = gr.Dataframe(
-            label="Selected materials",
-            interactive=False,
-            max_height=300,
-            visible=False,
-            elem_id="map-selection",
-        )
+        picked = hidden_gallery("Selected molecules", "map-depictions", height=260)
+        picked_table = hidden_table("Selected materials", "map-selection", max_height=300)
         map_store = gr.State(None)
 
     # ``progress`` must be positional (before the varargs) for Gradio to inject it
