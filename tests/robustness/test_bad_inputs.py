@@ -242,3 +242,16 @@ def test_decode_bad_latent_files_are_one_line_errors_and_no_rows_is_an_empty_tab
     res = runner.invoke(app, ["decode", str(header), "--out", out])
     assert res.exit_code == 0, res.output
     assert list(pd.read_csv(out).columns) == ["smiles", "error"] and len(pd.read_csv(out)) == 0
+
+
+def test_results_get_the_mode_of_any_new_file_not_the_temp_files_0600(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the finished file must not stay private."""
+    import os
+    import stat
+
+    from matfuse.inputs.writers import UMASK, write_table, write_text
+
+    table = write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    text = write_text("x", tmp_path / "r.json")
+    for path in (table, text):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~UMASK

@@ -10,6 +10,7 @@ from matfuse.cli import (  # noqa: F401  (each module registers its commands)
     foundation,
     learn,
     materials,
+    screen,
     serve,
 )
 from matfuse.cli.common import EXIT_INVALID_ROWS, app, user_errors

@@ -41,6 +41,16 @@ class UnsupportedFormatError(ValueError):
         )
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: once, at import, then restored
+    os.umask(mask)
+    return mask
+
+
+#: the process umask at import: the mode a finished result gets is ``0o666 & ~UMASK``
+UMASK = _read_umask()
+
+
 def table_format(path: str | Path) -> str:
     """``csv``, ``tsv`` or ``parquet`` from a file name (``UnsupportedFormatError`` otherwise)."""
     path = Path(path)
@@ -68,6 +78,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); a result gets the mode any new file would
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
