@@ -38,7 +38,32 @@ def test_column_guesses_and_split_choices(session):
     frame = session.table.frame
     numeric = data_tab.numeric_columns(frame, ("smiles",))
     assert numeric == ["ID", "logp"]
-    assert data_tab.guess_target(frame, numeric) == "logp"
+    ranked = data_tab.rank_target_candidates(frame, ("smiles",))
+    assert [c.name for c in ranked] == ["logp"]  # an ID column is never a target
+
+
+def test_the_guessed_target_is_said_and_a_leaking_column_is_flagged():
+    """The UI guesses like `matfuse train`: measured before another model's prediction, and
+    a column that nearly repeats the target is named as a possible leak."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=30)
+    frame = pd.DataFrame(
+        {
+            "Compound ID": [f"m{i}" for i in range(30)],
+            "ESOL predicted log solubility in mols per litre": y + rng.normal(0, 0.5, 30),
+            "Molecular Weight": rng.uniform(50, 500, 30),
+            "measured log solubility in mols per litre": y,
+            "y copy": y * 2 + 0.001 * rng.normal(size=30),
+            "smiles": ["C"] * 30,
+        }
+    )
+    ranked = data_tab.rank_target_candidates(frame, ("smiles",))
+    assert ranked[0].name == "measured log solubility in mols per litre"
+    note = data_tab.target_note(frame, ranked[0].name, ranked, guessed=True, exclude=("smiles",))
+    assert "guessed: named like measured" in note
+    assert "`y copy`" in note and "label leak" in note
     assert "as provided" not in data_tab.split_choices(False)
     assert data_tab.split_choices(True)[0] == "as provided"
 

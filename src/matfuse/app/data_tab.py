@@ -50,6 +50,11 @@ from matfuse.app.uploads import (
     table_from_frame,
     validation_message,
 )
+from matfuse.inputs.targets import (
+    collinear_columns,
+    numeric_columns,
+    rank_target_candidates,
+)
 from matfuse.workflow import split_table
 
 logger = logging.getLogger(__name__)
@@ -58,7 +63,6 @@ logger = logging.getLogger(__name__)
 SPLITS: dict[str, str] = {split_label(n): n for n in splitter_names(DEFAULT_KIND)}
 PREVIEW_ROWS = 200
 PROBLEM_ROWS = 1000
-_ID_LIKE = ("id", "index", "idx", "unnamed", "row", "cid", "name", "file", "mp_id")
 #: Splitters whose size is decided by something else than ``test_size``.
 _NO_TEST_SIZE = ("element",)
 NO_STRUCTURE = "The structure view shows crystal structures; the loaded data holds {what}."
@@ -75,29 +79,6 @@ def split_name(value: str | None) -> str:
         return "random"
     reverse = {label: name for name, label in SPLIT_LABELS.items()}
     return reverse.get(value, SPLITS.get(value, value))
-
-
-def numeric_columns(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Columns whose values are mostly numbers: the candidates for targets."""
-    out = []
-    for col in frame.columns:
-        if col in exclude or str(col).startswith("_"):
-            continue
-        values = pd.to_numeric(frame[col], errors="coerce")
-        present = frame[col].notna().sum()
-        if present and values.notna().sum() >= 0.5 * present:
-            out.append(str(col))
-    return out
-
-
-def guess_target(frame: pd.DataFrame, candidates: list[str]) -> str | None:
-    """First numeric column that does not look like an identifier."""
-    for col in candidates:
-        low = col.strip().lower()
-        if not any(low == k or low.startswith(k + "_") or low.endswith("_" + k) for k in _ID_LIKE):
-            if not low.startswith("unnamed"):
-                return col
-    return candidates[0] if candidates else None
 
 
 def structure_headline(value: Any) -> str:
@@ -328,6 +309,34 @@ class DataTab:
     table_events: list[Any]
 
 
+def target_note(
+    frame: pd.DataFrame,
+    target: str | None,
+    ranked: list[Any],
+    guessed: bool,
+    exclude: tuple[str, ...] = (),
+) -> str:
+    """Say which target was guessed and why, and warn of columns that nearly repeat it.
+
+    The same ranking and leak check as ``matfuse train`` (:mod:`matfuse.inputs.targets`),
+    so the UI and the CLI pick the same column from the same file.
+    """
+    if target is None:
+        return ""
+    text = ""
+    if guessed:
+        reason = next((c.reason for c in ranked if c.name == target), "")
+        text += f"\n\nTarget: `{target}` (guessed: {reason}; change it below)."
+    leaks = collinear_columns(frame, target, exclude=exclude)
+    if leaks:
+        names = ", ".join(f"`{c.name}` (r = {c.r:+.3f})" for c in leaks[:3])
+        text += (
+            f"\n\n**Warning:** {names} almost repeats `{target}`: a possible label leak; "
+            "leave it out of the inputs."
+        )
+    return text
+
+
 def _after_load(
     session: SessionState, default_target: str | None, notes: list[str] | None = None
 ) -> tuple[Any, ...]:
@@ -338,10 +347,12 @@ def _after_load(
     split_col, _ = provided_split_labels(frame)
     exclude = (input_column(table), *([split_col] if split_col else []))
     numeric = numeric_columns(frame, exclude)
-    target = default_target if default_target in numeric else guess_target(frame, numeric)
+    ranked = rank_target_candidates(frame, exclude)
+    target = default_target if default_target in numeric else (ranked[0].name if ranked else None)
     has_provided = session.provided_split is not None
     choices = split_choices_for(kind, has_provided)
     status = f"Loaded **{session.source}**.\n\n{validation_message(table)}"
+    status += target_note(frame, target, ranked, guessed=target != default_target, exclude=exclude)
     for note in notes or []:
         status += f"\n\n{note}"
     if split_col:
