@@ -19,7 +19,7 @@ from matfuse.cli.common import (
     exit_for_rows,
     user_errors,
 )
-from matfuse.workflow.screen import DEFAULT_PARTITION_ROWS
+from matfuse.inputs.readers import DEFAULT_PARTITION_ROWS
 
 
 @app.command()

@@ -23,6 +23,9 @@ from matfuse.chem.standardize import quiet_rdkit
 READ_ERROR_COLUMN = "_read_error"
 #: Rows per chunk of :func:`iter_table` unless told otherwise.
 DEFAULT_CHUNK_ROWS = 10_000
+#: Rows per partition of ``matfuse screen`` unless told otherwise: one worker's unit of
+#: work and of resume (here, not in the screening module, so the CLI can name it cheaply).
+DEFAULT_PARTITION_ROWS = 50_000
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -33,7 +36,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     CSV (``.csv.gz``) is read by pandas.
     """
     path = Path(path)
-    ext = _table_ext(path)
+    ext = table_ext(path)
     if ext == ".csv":
         return pd.read_csv(path)
     if ext in (".tsv", ".tab"):
@@ -45,7 +48,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return read_smi(path)
 
 
-def _table_ext(path: Path) -> str:
+def table_ext(path: Path) -> str:
     """The format suffix of an existing input file (``.csv`` for ``x.csv.gz``); else raise."""
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
@@ -78,7 +81,7 @@ def iter_table(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterat
     if chunk_rows < 1:
         raise ValueError(f"chunk size must be at least one row, not {chunk_rows}")
     path = Path(path)
-    ext = _table_ext(path)
+    ext = table_ext(path)
     if ext in (".csv", ".tsv", ".tab"):
         yield from _iter_delimited(path, "," if ext == ".csv" else "\t", chunk_rows)
     elif ext in (".parquet", ".pq"):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from matfuse.inputs.readers import _table_ext, iter_table
+from matfuse.inputs.readers import DEFAULT_PARTITION_ROWS, iter_table, table_ext
 from matfuse.inputs.writers import write_table, write_text
 from matfuse.workflow.stream import (
     InputTableError,
@@ -63,8 +63,6 @@ __all__ = [
     "screen",
 ]
 
-#: Rows per partition unless told otherwise: one worker's unit of work and of resume.
-DEFAULT_PARTITION_ROWS = 50_000
 #: The column giving each row's place in the library (files in order, rows in file order).
 ROW_ID = "row_id"
 RUN_FILE = "run.json"
@@ -144,7 +142,7 @@ def library_files(library: str | Path) -> list[Path]:
 
 def _is_table(path: Path) -> bool:
     try:
-        _table_ext(path)
+        table_ext(path)
     except ValueError:
         return False
     return True
