@@ -211,6 +211,12 @@ def check_options(
     return kind
 
 
+def show_progress() -> bool:
+    """Whether to draw progress bars: stderr is a terminal and ``--quiet`` was not given."""
+    quiet = logging.getLogger("matfuse").getEffectiveLevel() >= logging.ERROR
+    return not quiet and err_console.is_terminal
+
+
 def check_out(out: Path) -> None:
     """Refuse an output path we cannot write before any work is done."""
     from matfuse.inputs.writers import table_format

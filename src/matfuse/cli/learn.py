@@ -30,6 +30,7 @@ from matfuse.cli.common import (
     exit_for_rows,
     fmt,
     frame_table,
+    show_progress,
     split_list,
     split_params,
     user_errors,
@@ -247,8 +248,7 @@ def _stage_progress(total: int, target_names: list[str]) -> Iterator[None]:
     from matfuse.progress import Stage, listen_stages
 
     logger = logging.getLogger("matfuse.cli")
-    quiet = logging.getLogger("matfuse").getEffectiveLevel() >= logging.ERROR
-    shown = not quiet and err_console.is_terminal
+    shown = show_progress()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(bar_width=20),
@@ -364,7 +364,6 @@ def _row_progress() -> Iterator[Callable[[int], None]]:
     """A rows and rows/s counter on stderr when it is a terminal (and not --quiet)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    quiet = logging.getLogger("matfuse").getEffectiveLevel() >= logging.ERROR
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.completed:,.0f} rows"),
@@ -372,7 +371,7 @@ def _row_progress() -> Iterator[Callable[[int], None]]:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
-        disable=quiet or not err_console.is_terminal,
+        disable=not show_progress(),
     ) as progress:
         task = progress.add_task("predict", total=None, rate="")
         started = time.perf_counter()
@@ -450,9 +449,8 @@ def benchmark(
                 "train it with `matfuse train --model " + model + "`"
             )
     err_console.print(data.description)
-    quiet = logging.getLogger("matfuse").getEffectiveLevel() >= logging.ERROR
     result = compare_representations(
-        data, names, model=model, random_state=seed, progress=err_console.is_terminal and not quiet
+        data, names, model=model, random_state=seed, progress=show_progress()
     )
     payload = {**result.to_dict(), "command": " ".join(["matfuse", *sys.argv[1:]])}
     with atomic_path(out) as tmp:

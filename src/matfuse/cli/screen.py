@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from matfuse.cli.common import (
     app,
     err_console,
     exit_for_rows,
+    show_progress,
     user_errors,
 )
 from matfuse.inputs.readers import DEFAULT_PARTITION_ROWS
@@ -115,7 +115,6 @@ def _partition_progress(total: int) -> Iterator[Callable[[int, int], None]]:
         TimeRemainingColumn,
     )
 
-    quiet = logging.getLogger("matfuse").getEffectiveLevel() >= logging.ERROR
     with Progress(
         TextColumn("partitions"),
         BarColumn(),
@@ -125,7 +124,7 @@ def _partition_progress(total: int) -> Iterator[Callable[[int, int], None]]:
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
-        disable=quiet or not err_console.is_terminal,
+        disable=not show_progress(),
     ) as progress:
         task = progress.add_task("screen", total=total, rate="")
         started = time.perf_counter()
