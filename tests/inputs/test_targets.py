@@ -86,3 +86,9 @@ def test_collinear_columns_flag_a_leak():
     leaks = collinear_columns(frame, "y")
     assert [c.name for c in leaks] == ["copy"] and leaks[0].r > 0.98
     assert collinear_columns(frame, "y", exclude=["copy"]) == []
+
+
+def test_a_counter_named_as_the_label_is_still_the_target():
+    """`y = 0..n-1` looks like a row number, but its name says it is the label."""
+    frame = pd.DataFrame({"smiles": ["C"] * 12, "row": range(12), "y": range(12)})
+    assert guess_target(frame, ["smiles"]) == "y"

@@ -161,15 +161,17 @@ def rank_target_candidates(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> 
     Names of measurements and labels first, then names of common properties, then other
     numeric columns, then descriptors, then predictions of another model; ties keep the
     table's column order. Columns in ``exclude`` (the input columns), identifiers (``id``,
-    ``index``, ``name``, ``smiles``, ``cid``...), constant columns and monotone integer
-    counters never appear.
+    ``index``, ``name``, ``smiles``, ``cid``...) and constant columns never appear, nor do
+    monotone integer counters unless their name says they are the label (``y``, ``target``).
     """
     out: list[Candidate] = []
     for col in numeric_columns(frame, exclude):
         values = pd.to_numeric(frame[col], errors="coerce")
-        if _is_id_like(col) or _is_counter(values) or values.nunique(dropna=True) < 2:
+        if _is_id_like(col) or values.nunique(dropna=True) < 2:
             continue
         score, reason = _score(col)
+        if _is_counter(values) and score < 3.0:  # a row number, unless named as the label
+            continue
         out.append(Candidate(col, score, reason))
     order = {c.name: i for i, c in enumerate(out)}
     return sorted(out, key=lambda c: (-c.score, order[c.name]))
