@@ -35,7 +35,9 @@ def test_encoders_listing_fits_and_keeps_every_name():
     assert "…" not in res.output
 
 
-@pytest.mark.parametrize("command", ["train", "benchmark", "featurize", "relax"])
+@pytest.mark.parametrize(
+    "command", ["train", "benchmark", "featurize", "relax", "predict", "screen", "csp"]
+)
 def test_help_is_plain_prose_and_choices_are_whole(command):
     res = runner.invoke(app, [command, "--help"])
     assert res.exit_code == 0

@@ -325,6 +325,7 @@ def predict(
         typer.Option(
             "--batch-size",
             min=1,
+            metavar="ROWS",
             help="Rows read, encoded and predicted at a time (memory follows it, not the file).",
         ),
     ] = DEFAULT_BATCH_ROWS,

@@ -38,7 +38,9 @@ def screen(
             "--out", "-o", help="Output directory: predictions/*.parquet, top.csv, run.json."
         ),
     ],
-    top: Annotated[int, typer.Option("--top", min=1, help="Rows kept in top.csv.")] = 100,
+    top: Annotated[
+        int, typer.Option("--top", min=1, metavar="K", help="Rows kept in top.csv.")
+    ] = 100,
     by: Annotated[
         str | None,
         typer.Option(
@@ -52,7 +54,9 @@ def screen(
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, help="Local worker processes (default: up to 2)."),
+        typer.Option(
+            "--workers", min=1, metavar="N", help="Local worker processes (default: up to 2)."
+        ),
     ] = None,
     scheduler: Annotated[
         str | None,
@@ -66,7 +70,10 @@ def screen(
     partition_rows: Annotated[
         int,
         typer.Option(
-            "--partition-rows", min=1, help="Rows per partition: one task, one output file."
+            "--partition-rows",
+            min=1,
+            metavar="ROWS",
+            help="Rows per partition: one task, one output file.",
         ),
     ] = DEFAULT_PARTITION_ROWS,
     input_col: InputColOption = None,
