@@ -95,9 +95,6 @@ def structure_headline(value: Any) -> str:
     return f"{_short(first, 40)} … ({len(lines)} lines)" if len(lines) > 1 else _short(first, 60)
 
 
-_structure_cell = structure_headline
-
-
 def preview_frame(table: Any, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
     """First rows with a ``status`` column saying whether each input is usable.
 
@@ -110,7 +107,7 @@ def preview_frame(table: Any, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
     head = head.drop(columns=[c for c in head.columns if str(c).startswith("_")])
     col = input_column(table)
     if view.long_text and col in head:
-        head[col] = [_structure_cell(v) for v in head[col]]
+        head[col] = [structure_headline(v) for v in head[col]]
     if view.long_text and "reduced formula" not in head:
         head.insert(0, "reduced formula", [f or "" for f in table.parsed.formulas[:limit]])
     status = ["ok" if e is None else f"✗ {e}" for e in table.errors[:limit]]
@@ -128,7 +125,7 @@ def problem_frame(table: Any, limit: int = PROBLEM_ROWS) -> pd.DataFrame:
     out: dict[str, Any] = {"#": [i + 1 for i in bad]}
     if label_col is not None:
         out[label_col] = [_short(frame[label_col].iloc[i]) for i in bad]
-    show = _structure_cell if kind_view(table_kind(table)).long_text else _short
+    show = structure_headline if kind_view(table_kind(table)).long_text else _short
     out[col] = [show(frame[col].iloc[i]) for i in bad]
     out["problem"] = [table.errors[i] for i in bad]
     return pd.DataFrame(out)

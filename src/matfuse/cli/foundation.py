@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -165,26 +165,23 @@ def decode(
     Rows whose latent has missing values, or whose decoded string is not a molecule, keep their
     place with an ``error``; the exit code is then 3 unless ``--allow-invalid``.
     """
-    from matfuse.inputs.readers import read_table
-
     # everything a user can get wrong is checked before the model loads
     with user_errors():
         check_out(out)
         if sample <= 0 and input is None:
             raise ValueError("give a latents file or --sample N")
         if sample <= 0 and input is not None:
-            table = _read_latents(input, read_table)
+            table = _read_latents(input)
             cols = [c for c in table.columns if str(c).startswith("z_")]
             if not cols:
                 raise ValueError(f"{input} has no z_* latent columns")
     enc = _foundation_encoder(model, path)
-    if sample <= 0 and len(cols) != enc.dim:
-        err_console.print(
-            f"[red]error:[/red] {input} has {len(cols)} z_* columns; {model} decodes "
-            f"{enc.dim}-dimensional latents",
-            soft_wrap=True,
-        )
-        raise typer.Exit(2)
+    with user_errors():
+        if sample <= 0 and len(cols) != enc.dim:
+            raise ValueError(
+                f"{input} has {len(cols)} z_* columns; {model} decodes "
+                f"{enc.dim}-dimensional latents"
+            )
     if sample > 0:
         smiles = enc.sample(sample, seed=seed, temperature=temperature)
         frame = pd.DataFrame({"smiles": smiles, "error": None})
@@ -206,9 +203,11 @@ def decode(
     exit_for_rows(int(frame["error"].notna().sum()), allow_invalid)
 
 
-def _read_latents(path: Path, read_table: Any) -> pd.DataFrame:
+def _read_latents(path: Path) -> pd.DataFrame:
     """The latents table; an empty or unreadable file is a user error (ValueError)."""
     import pandas.errors
+
+    from matfuse.inputs.readers import read_table
 
     try:
         return read_table(path)
