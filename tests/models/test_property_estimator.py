@@ -228,3 +228,30 @@ def test_fit_is_independent_of_the_target_unit(
         assert np.mean((lo <= y_test * 1e-5) & (y_test * 1e-5 <= hi)) > 0.7
     save_estimator(tiny, tmp_path / "m")
     np.testing.assert_allclose(load_estimator(tmp_path / "m").predict(X_test)[:, 0], pred_tiny)
+
+
+def test_forest_spread_equals_the_per_tree_checked_computation() -> None:
+    """The float32-once fast path gives the same std as calling every tree the plain way."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    from matfuse.models.uncertainty import native_std
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 30))
+    y = X[:, 0] + 0.1 * rng.normal(size=120)
+    X_new = rng.normal(size=(40, 30))
+    reg = RandomForestRegressor(n_estimators=25, random_state=0).fit(X, y)
+    slow = np.stack([t.predict(X_new) for t in reg.estimators_]).std(axis=0)
+    np.testing.assert_array_equal(native_std(reg, X_new, "regression"), slow)
+
+    clf = RandomForestClassifier(n_estimators=25, random_state=0).fit(X, (y > 0).astype(int))
+    slow_c = np.stack([t.predict_proba(X_new)[:, 1] for t in clf.estimators_]).std(axis=0)
+    np.testing.assert_array_equal(native_std(clf, X_new, "classification"), slow_c)
+
+    # a forest fitted on NaN (sklearn routes missing values) keeps the checked path
+    X_nan = X.copy()
+    X_nan[::7, 0] = np.nan
+    reg_nan = RandomForestRegressor(n_estimators=10, random_state=0).fit(X_nan, y)
+    X_new[::5, 0] = np.nan
+    slow_n = np.stack([t.predict(X_new) for t in reg_nan.estimators_]).std(axis=0)
+    np.testing.assert_array_equal(native_std(reg_nan, X_new, "regression"), slow_n)
