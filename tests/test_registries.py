@@ -60,7 +60,7 @@ def test_models_are_tagged_and_filtered_for_dropdowns() -> None:
     names = [s.name for s in list_models()]
     assert names[0] == "xgboost" and names[-1] == "auto"  # registration order, auto last
     assert {"crystal-graph"} == set(MODELS.names("end-to-end"))
-    assert {"rf", "gp"} == set(MODELS.names("native-uncertainty"))
+    assert {"rf", "gp", "fusion-moe", "fusion-attention"} == set(MODELS.names("native-uncertainty"))
     assert "structure" in MODELS.entry("crystal-graph").tags
     assert "crystal-graph" not in [s.name for s in list_models(kind="molecule")]
     assert "crystal-graph" in [s.name for s in list_models(kind="structure")]

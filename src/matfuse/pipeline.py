@@ -35,6 +35,7 @@ from matfuse.models import (
     PropertyEstimator,
     get_spec,
     infer_task_types,
+    list_models,
     load_estimator,
     make_estimator,
     save_estimator,
@@ -136,14 +137,30 @@ class PropertyModel(BaseEstimator):
             task=self.task,
             uncertainty=self.uncertainty,
             alpha=self.alpha,
-            model_params=self.model_params
-            if self.model_params is not None
-            else self._kind_params(),
+            model_params=self._with_block_slices(
+                self.model_params if self.model_params is not None else self._kind_params()
+            ),
             tune_trials=self.tune_trials,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
             target_transform=self.target_transform,
         )
+
+    def _with_block_slices(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Add the fused blocks' column slices for a ``block_aware`` model (learned fusion).
+
+        Other models get ``params`` untouched. Per-model params (``{name: {...}}``) get the
+        slices under the model's own name.
+        """
+        spec = get_spec(self.model)
+        if not spec.block_aware:
+            return params
+        slices = {k: [int(lo), int(hi)] for k, (lo, hi) in self.fusion_.block_slices_.items()}
+        given = dict(params or {})
+        names = {s.name for s in list_models()}
+        if given and all(k in names for k in given):
+            return {**given, spec.name: {**given.get(spec.name, {}), "blocks": slices}}
+        return {**given, "blocks": slices}
 
     def _kind_params(self) -> dict[str, Any] | None:
         """The input kinds' default per-model parameters (used when none are given)."""

@@ -17,7 +17,7 @@ CONCRETE = ["xgboost", "lightgbm", "rf", "svr", "krr", "gp", "linear"]
 
 def test_list_models_covers_every_name_and_task() -> None:
     specs = {spec.name: spec for spec in list_models()}
-    assert set(specs) == {*CONCRETE, "auto", "crystal-graph"}
+    assert set(specs) == {*CONCRETE, "auto", "crystal-graph", "fusion-moe", "fusion-attention"}
     for spec in specs.values():
         assert spec.description
         if not spec.end_to_end:

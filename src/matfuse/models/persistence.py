@@ -126,6 +126,9 @@ ALLOWED_TYPES: frozenset[str] = frozenset(
         # matfuse's own steps
         "matfuse.models.preprocessing.ScaleByDimension",  # svr, krr, gp pipelines
         "matfuse.models.subsample.SubsampledEstimator",  # gp row cap
+        # learned fusion shells (their torch weights are safetensors files, see below)
+        "matfuse.fusion.learned.LearnedFusionRegressor",
+        "matfuse.fusion.learned.LearnedFusionClassifier",
     }
 )
 
@@ -152,8 +155,11 @@ ALLOWED_SKOPS_NODES: frozenset[str] = frozenset(
 )
 
 #: Top-level names of an estimator directory that a save replaces (anything else is kept).
-_OWNED = re.compile(r"config\.json|target_\d+(?:\.skops|_booster_\d+\.(?:json|txt))")
+_OWNED = re.compile(
+    r"config\.json|target_\d+(?:\.skops|_booster_\d+\.(?:json|txt)|_tensors_\d+\.safetensors)"
+)
 _BOOSTER_REF = "matfuse-external-booster:"
+_TENSOR_REF = "matfuse-external-tensors:"
 _VERSIONED_PACKAGES = (
     "matfuse",
     "numpy",
@@ -330,6 +336,62 @@ def _attach_boosters(root: Any, manifest: Manifest, allowed_files: set[str]) -> 
         obj._Booster = loaded[name]
 
 
+def _tensor_hosts(root: Any) -> list[Any]:
+    """Objects under ``root`` that keep torch weights (the learned fusion estimators).
+
+    They name the attribute holding their networks (``_tensor_attribute``) and convert
+    them with ``export_tensors()`` / ``import_tensors(arrays)``.
+    """
+    return [
+        obj
+        for obj in _reachable(root)
+        if isinstance(getattr(type(obj), "_tensor_attribute", None), str)
+        and callable(getattr(obj, "export_tensors", None))
+        and hasattr(obj, type(obj)._tensor_attribute)
+    ]
+
+
+@contextmanager
+def _tensors_detached(root: Any, directory: Path, stem: str) -> Iterator[list[str]]:
+    """Write each torch-weight host's tensors as safetensors and hide its networks meanwhile.
+
+    Same idea as :func:`_boosters_detached`: skops stores the shell (parameters, scaling,
+    classes), the weights are plain named float arrays; restored on exit.
+    """
+    from safetensors.numpy import save_file
+
+    swapped: list[tuple[Any, str, Any]] = []
+    written: list[str] = []
+    try:
+        for host in _tensor_hosts(root):
+            attr = type(host)._tensor_attribute
+            if isinstance(getattr(host, attr), str):
+                continue
+            name = f"{stem}_tensors_{len(written)}.safetensors"
+            save_file(host.export_tensors(), str(directory / name))
+            written.append(name)
+            swapped.append((host, attr, getattr(host, attr)))
+            setattr(host, attr, _TENSOR_REF + name)
+        yield written
+    finally:
+        for host, attr, value in swapped:
+            setattr(host, attr, value)
+
+
+def _attach_tensors(root: Any, manifest: Manifest, allowed_files: set[str]) -> None:
+    """Rebuild the networks of torch-weight hosts from their verified safetensors files."""
+    from safetensors.numpy import load
+
+    for host in _tensor_hosts(root):
+        ref = getattr(host, type(host)._tensor_attribute)
+        if not (isinstance(ref, str) and ref.startswith(_TENSOR_REF)):
+            continue
+        name = ref[len(_TENSOR_REF) :]
+        if name not in allowed_files:
+            raise UnsafeModelError(f"tensor reference {name!r} is not a file listed in config")
+        host.import_tensors(load(manifest.read_bytes(name)))
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -381,8 +443,13 @@ def save_estimator(est: PropertyEstimator, directory: Path, overwrite: bool = Fa
         for j, target_model in enumerate(est.target_models_):
             stem = f"target_{j}"
             components = target_model.components()
-            with _boosters_detached(components, tmp, stem) as booster_files:
+            with (
+                _tensors_detached(components, tmp, stem) as tensor_files,
+                _boosters_detached(components, tmp, stem) as booster_files,
+            ):
                 sio.dump(components, tmp / f"{stem}.skops")
+            for name in tensor_files:
+                files[name] = {"kind": "safetensors", "sha256": _sha256(tmp / name)}
             for name in booster_files:
                 kind = "xgboost-json" if name.endswith(".json") else "lightgbm-text"
                 files[name] = {"kind": kind, "sha256": _sha256(tmp / name)}
@@ -398,6 +465,7 @@ def save_estimator(est: PropertyEstimator, directory: Path, overwrite: bool = Fa
                     "y_transform": target_model.y_transform.to_dict(),
                     "components": f"{stem}.skops",
                     "boosters": booster_files,
+                    **({"tensors": tensor_files} if tensor_files else {}),
                 }
             )
         config = {
@@ -475,6 +543,7 @@ def load_estimator(directory: Path) -> PropertyEstimator:
         check_skops_nodes(data, source=str(directory / name))
         components = sio.loads(data, trusted=untrusted)
         _attach_boosters(components, manifest, listed)
+        _attach_tensors(components, manifest, listed)
         target_models.append(
             TargetModel(
                 task=entry["task"],

@@ -60,7 +60,10 @@ class ModelSpec:
     spread (GP posterior std, random-forest per-tree spread) without refitting. ``input_kinds``
     is set for an *end-to-end* model, which learns from inputs of those kinds directly instead
     of from encoded features (``crystal-graph``: structures; see :mod:`matfuse.pipeline`).
-    ``builder`` is None only for ``auto``, which names another entry.
+    ``builder`` is None only for ``auto``, which names another entry. ``block_aware`` marks a
+    model of encoded features that needs to know which columns form which encoder block
+    (the learned fusion models): the pipeline passes its late fusion's ``block_slices_`` to
+    the builder as the ``blocks`` parameter.
     """
 
     name: str
@@ -70,6 +73,7 @@ class ModelSpec:
     native_uncertainty: tuple[str, ...] = ()
     input_kinds: tuple[str, ...] = ()
     builder: Builder | None = field(default=None, repr=False, compare=False)
+    block_aware: bool = False
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -351,6 +355,26 @@ def _build_crystal_graph(
     return CrystalGraphRegressor(**{"random_state": random_state, "n_threads": n_jobs, **params})
 
 
+def _build_learned_fusion(fusion: str) -> Builder:
+    """A builder of :mod:`matfuse.fusion.learned` models with ``fusion`` = moe / attention.
+
+    Defaults (width 64, 5-member ensemble, modality dropout 0.2, early stopping on 15 % of
+    the rows) are the module's; ``blocks`` comes from the pipeline (see ``block_aware``).
+    Imported lazily: torch.
+    """
+
+    def build(
+        task: str, n_samples: int | None, random_state: int, n_jobs: int, params: dict[str, Any]
+    ) -> BaseEstimator:
+        from matfuse.fusion.learned import LearnedFusionClassifier, LearnedFusionRegressor
+
+        cls = LearnedFusionClassifier if task == "classification" else LearnedFusionRegressor
+        defaults = {"fusion": fusion, "random_state": random_state, "n_threads": n_jobs}
+        return cls(**{**defaults, **params})
+
+    return build
+
+
 #: Every downstream model by name, in the order front ends list them (``auto`` last).
 MODELS: Registry[ModelSpec] = Registry("model")
 
@@ -367,6 +391,7 @@ def register_model(
     tags: Iterable[str] = (),
     aliases: Iterable[str] = (),
     overwrite: bool = False,
+    block_aware: bool = False,
 ) -> ModelSpec:
     """Register a downstream model under ``name`` and return its :class:`ModelSpec`.
 
@@ -382,6 +407,7 @@ def register_model(
         tuple(native_uncertainty),
         tuple(input_kinds),
         builder,
+        block_aware=block_aware,
     )
     derived = set(spec.tasks) | set(spec.input_kinds)
     derived.add("end-to-end" if spec.end_to_end else "features")
@@ -455,6 +481,22 @@ register_model(
     input_kinds=("structure",),
     tags={"neural", "torch"},
     aliases=("cgcnn",),
+)
+register_model(
+    "fusion-moe",
+    _build_learned_fusion("moe"),
+    description="Learned fusion: gated mixture of experts over encoder blocks (torch ensemble)",
+    native_uncertainty=("regression", "classification"),
+    block_aware=True,
+    tags={"neural", "torch", "fusion"},
+)
+register_model(
+    "fusion-attention",
+    _build_learned_fusion("attention"),
+    description="Learned fusion: a query attending over encoder blocks (torch ensemble)",
+    native_uncertainty=("regression", "classification"),
+    block_aware=True,
+    tags={"neural", "torch", "fusion"},
 )
 register_model(
     "auto",

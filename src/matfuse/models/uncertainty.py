@@ -108,6 +108,8 @@ def native_std(estimator: BaseEstimator, X: NDArray[np.float64], task: str) -> N
             [tree.predict_proba(X32, check_input=checked)[:, col] for tree in final.estimators_]
         )
         return per_tree.std(axis=0)
+    if callable(getattr(final, "predict_std", None)):  # learned fusion: its ensemble spread
+        return np.asarray(final.predict_std(Xt), dtype=np.float64)
     raise TypeError(f"{type(final).__name__} has no native uncertainty ({task})")
 
 
