@@ -35,6 +35,7 @@ from matfuse.cli.common import (
     split_params,
     user_errors,
 )
+from matfuse.cli.screen import SchedulerOption, WorkersOption
 from matfuse.inputs.readers import DEFAULT_CHUNK_ROWS as DEFAULT_BATCH_ROWS
 
 if TYPE_CHECKING:
@@ -56,10 +57,13 @@ def featurize(
         typer.Option("--fused", help="Write the scaled, fused matrix instead of raw blocks."),
     ] = False,
     allow_invalid: AllowInvalidOption = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Encode inputs; every input row is written, invalid ones with an error and NaNs.
 
-    Exit status 3 when some rows are invalid (unless --allow-invalid).
+    Exit status 3 when some rows are invalid (unless --allow-invalid); with --workers or
+    --scheduler, partitions run on Dask workers (as `matfuse screen`), 4 if some failed.
     """
     from matfuse.fusion import LateFusion, compute_blocks
     from matfuse.inputs import check_encoders, default_encoders, display_keys, load_input_table
@@ -68,6 +72,22 @@ def featurize(
     with user_errors():
         check_out(out)
         check_options(input, split_list(encoders), input_type=input_type, input_col=input_col)
+    if workers is not None or scheduler is not None:
+        from matfuse.cli.screen import distributed_featurize
+
+        distributed_featurize(
+            input,
+            out,
+            split_list(encoders),
+            input_type,
+            input_col,
+            fused,
+            workers,
+            scheduler,
+            allow_invalid,
+        )
+        return
+    with user_errors():
         table = load_input_table(input, input_type=input_type, input_col=input_col or None)
         if len(table) == 0:
             raise ValueError(f"{input} holds no rows")
@@ -329,6 +349,8 @@ def predict(
             help="Rows read, encoded and predicted at a time (memory follows it, not the file).",
         ),
     ] = DEFAULT_BATCH_ROWS,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Predict every row; invalid inputs get an `error` and empty predictions.
 
@@ -336,12 +358,20 @@ def predict(
     Every input row appears in the output, in order. The table is read, predicted and
     written --batch-size rows at a time (SDF files are read whole). Exit status 3 when some
     rows could not be predicted (0 with --allow-invalid), 2 for a user error such as a
-    missing column.
+    missing column. With --workers or --scheduler, --batch-size partitions run on Dask
+    workers (as `matfuse screen`); exit 4 if some failed (a rerun resumes).
     """
     from matfuse.workflow.stream import InputTableError, predict_stream
 
     with user_errors():
         check_out(out)
+    if workers is not None or scheduler is not None:  # partitions on Dask workers
+        from matfuse.cli.screen import distributed_predict
+
+        distributed_predict(
+            model_dir, input, out, batch_size, input_col, workers, scheduler, allow_invalid
+        )
+        return
     pm = _load_property_model(model_dir)
     with _row_progress() as advance:
         try:
