@@ -39,7 +39,7 @@ def write_results(result: CSPResult, out_dir: str | Path) -> Path:
     table = result.table()
     files: list[str | None] = []
     for c, cif in zip(result.candidates, table["cif"], strict=True):
-        if cif is None:
+        if not isinstance(cif, str):  # None, or NaN once pandas infers a str column
             files.append(None)
             continue
         name = _cif_name(c.index)

@@ -1,0 +1,145 @@
+"""The denoiser: a periodic, E(3)-invariant message-passing network over all atom pairs of a cell.
+
+CSPNet's recipe (DiffCSP), written for this package: each atom starts from an embedding of
+its element and of the flow time; each layer sends a message along every pair (i, j) of the
+same cell made from both atoms' features, rotation-invariant lattice features (log reduced
+lengths and angle cosines from the metric tensor ``L L^T``) and Fourier features
+``sin/cos(2 pi k (f_j - f_i))`` of the fractional difference, averages the messages at
+``i`` and updates ``i`` residually. Because only ``L L^T`` and fractional differences enter,
+the outputs are invariant to rotating the lattice, to translating all atoms, and to moving
+any atom by a whole lattice vector; they are permutation-equivariant because messages are
+averaged. Heads: a velocity of each atom's fractional coordinates (per atom) and of the six
+lattice parameters (from the mean of the atoms' features).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from matfuse.crystals.diffusion.lattice import lattice_features
+
+__all__ = ["DenoiserConfig", "PeriodicDenoiser"]
+
+#: Atomic numbers 1..MAX_Z are embedded (0 is unused, reserved for a mask token).
+MAX_Z = 103
+
+
+@dataclass
+class DenoiserConfig:
+    """Architecture of :class:`PeriodicDenoiser` (stored in the model directory's JSON)."""
+
+    hidden: int = 256
+    layers: int = 4
+    n_frequencies: int = 8
+    time_dim: int = 64
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal features of the flow time ``t`` in [0, 1] (transformer style)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device, dtype=t.dtype) / half)
+    angles = 1000.0 * t.unsqueeze(-1) * freqs
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+def fourier_features(diff: torch.Tensor, n_frequencies: int) -> torch.Tensor:
+    """``(E, 6 K)`` sin and cos of ``2 pi k diff`` for k = 1..K: periodic in every coordinate."""
+    k = torch.arange(1, n_frequencies + 1, device=diff.device, dtype=diff.dtype)
+    angles = 2.0 * math.pi * diff.unsqueeze(-1) * k  # (E, 3, K)
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(1)
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, n_out), nn.SiLU())
+
+
+class _PairLayer(nn.Module):
+    def __init__(self, hidden: int, n_edge_extra: int) -> None:
+        super().__init__()
+        self.edge = _mlp(2 * hidden + n_edge_extra, hidden, hidden)
+        self.node = _mlp(2 * hidden, hidden, hidden)
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(
+        self, h: torch.Tensor, edges: torch.Tensor, edge_extra: torch.Tensor, degree: torch.Tensor
+    ) -> torch.Tensor:
+        i, j = edges[:, 0], edges[:, 1]
+        hn = self.norm(h)
+        messages = self.edge(torch.cat([hn[i], hn[j], edge_extra], dim=-1))
+        agg = torch.zeros_like(h).index_add_(0, i, messages) / degree.unsqueeze(-1)
+        return h + self.node(torch.cat([hn, agg], dim=-1))
+
+
+class PeriodicDenoiser(nn.Module):
+    """Velocities of fractional coordinates and lattice parameters at flow time ``t``."""
+
+    lattice_mean: torch.Tensor
+    lattice_std: torch.Tensor
+
+    def __init__(self, config: DenoiserConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or DenoiserConfig()
+        c = self.config
+        self.embed = nn.Embedding(MAX_Z + 1, c.hidden)
+        self.time = nn.Sequential(nn.Linear(c.time_dim, c.hidden), nn.SiLU())
+        self.inp = nn.Linear(2 * c.hidden, c.hidden)
+        n_extra = 6 + 6 * c.n_frequencies
+        self.layers = nn.ModuleList(_PairLayer(c.hidden, n_extra) for _ in range(c.layers))
+        self.out_norm = nn.LayerNorm(c.hidden)
+        self.coord_head = nn.Sequential(
+            nn.Linear(c.hidden, c.hidden), nn.SiLU(), nn.Linear(c.hidden, 3)
+        )
+        # standardisation of the lattice features (set from the training data by
+        # set_lattice_statistics): raw log-lengths and cosines vary by a few hundredths
+        self.register_buffer("lattice_mean", torch.zeros(6))
+        self.register_buffer("lattice_std", torch.ones(6))
+        self.lattice_head = nn.Sequential(
+            nn.Linear(c.hidden, c.hidden), nn.SiLU(), nn.Linear(c.hidden, 6)
+        )
+
+    def set_lattice_statistics(self, mean: list[float], std: list[float]) -> None:
+        """Centre and scale the lattice features with a :class:`LatticeScaler`'s statistics
+        (log reduced lengths directly; cosines at the mean angles, scaled by their spread)."""
+        m = torch.tensor(mean, dtype=torch.float64)
+        sd = torch.tensor(std, dtype=torch.float64)
+        feat_mean = torch.cat([m[:3], torch.cos(m[3:])])
+        feat_std = torch.cat([sd[:3], (torch.sin(m[3:]).abs() * sd[3:]).clamp(min=1e-3)])
+        self.lattice_mean.copy_(feat_mean.to(self.lattice_mean))
+        self.lattice_std.copy_(feat_std.to(self.lattice_std))
+
+    def forward(
+        self,
+        atom_types: torch.Tensor,
+        frac: torch.Tensor,
+        lattice: torch.Tensor,
+        t: torch.Tensor,
+        graph: torch.Tensor,
+        n_atoms: torch.Tensor,
+        edges: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(v_frac (N, 3), v_lattice (B, 6))`` for atoms of ``B`` cells.
+
+        ``lattice`` is ``(B, 3, 3)`` (rows a, b, c), ``t`` is ``(B,)`` and ``edges`` the
+        ``(E, 2)`` atom pairs of :func:`~matfuse.crystals.diffusion.data.pair_edges`.
+        """
+        c = self.config
+        temb = self.time(time_embedding(t, c.time_dim))  # (B, H)
+        h = self.inp(torch.cat([self.embed(atom_types), temb[graph]], dim=-1))
+        i, j = edges[:, 0], edges[:, 1]
+        lat = (lattice_features(lattice, n_atoms) - self.lattice_mean) / self.lattice_std
+        lat = lat[graph[i]]
+        edge_extra = torch.cat([lat, fourier_features(frac[j] - frac[i], c.n_frequencies)], dim=-1)
+        degree = n_atoms[graph].to(h.dtype)
+        for layer in self.layers:
+            h = layer(h, edges, edge_extra, degree)
+        h = self.out_norm(h)
+        pooled = torch.zeros(len(n_atoms), h.shape[1], dtype=h.dtype, device=h.device)
+        pooled = pooled.index_add_(0, graph, h) / n_atoms.to(h.dtype).unsqueeze(-1)
+        return self.coord_head(h), self.lattice_head(pooled)

@@ -1,0 +1,118 @@
+"""``crystal-train`` / ``crystal-generate``: one-line errors and the csp output contract."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pymatgen.core import Composition, Lattice, Structure
+from typer.testing import CliRunner
+
+from matfuse.cli import app
+
+runner = CliRunner()
+
+
+def _one_error_line(result, message):
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    coords = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    rows = [
+        Structure(Lattice.cubic(a), [x, "Ti", "O", "O", "O"], coords).to(fmt="cif")
+        for a, x in ((3.9, "Sr"), (4.0, "Ba"), (3.8, "Ca"))
+    ]
+    path = tmp_path_factory.mktemp("data") / "cells.csv"
+    pd.DataFrame({"cif": [*rows, "not a cif"], "id": [1, 2, 3, 4]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(table, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    args = [
+        "crystal-train",
+        str(table),
+        "--out",
+        str(out),
+        "--max-steps",
+        "3",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--batch-size",
+        "2",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 rows skipped" in result.output
+    return out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--formula", "Xx2O"], "unknown element(s): Xx"),
+        (["--formula", "MgAl2O4", "--z", "10"], "over the limit of 40"),
+        (["--formula", "SrTiO3", "--model", "no-such-model"], "unknown crystal model"),
+        (["--formula", "SrTiO3", "--n", "0"], "at least 1 structure"),
+    ],
+)
+def test_generate_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    out = tmp_path / "gen"
+    _one_error_line(runner.invoke(app, ["crystal-generate", *args, "--out", str(out)]), message)
+    assert not out.exists()
+
+
+def test_train_bad_input_is_one_line_and_exit_2(tmp_path, table, trained):
+    _one_error_line(
+        runner.invoke(
+            app, ["crystal-train", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")]
+        ),
+        "no such file",
+    )
+    no_cif = tmp_path / "x.csv"
+    pd.DataFrame({"formula": ["NaCl"]}).to_csv(no_cif, index=False)
+    _one_error_line(
+        runner.invoke(app, ["crystal-train", str(no_cif), "--out", str(tmp_path / "o")]),
+        "no 'cif' column",
+    )
+    _one_error_line(
+        runner.invoke(app, ["crystal-train", str(table), "--out", str(trained)]), "--resume"
+    )
+
+
+def test_generate_writes_the_csp_output_contract(trained, tmp_path):
+    out = tmp_path / "gen"
+    args = [
+        "crystal-generate",
+        "--model",
+        str(trained),
+        "--formula",
+        "BaTiO3",
+        "--n",
+        "3",
+        "--seed",
+        "1",
+        "--steps",
+        "4",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "candidates.csv")
+    assert len(table) == 3
+    for column in ("cif", "cif_file", "formula", "spacegroup", "origin", "valid"):
+        assert column in table.columns
+    for cif, name in zip(table["cif"], table["cif_file"], strict=True):
+        s = Structure.from_str(cif, fmt="cif")
+        assert s.composition == Composition("BaTiO3")
+        assert (out / name).read_text() == cif
+    again = tmp_path / "again"
+    assert runner.invoke(app, [*args[:-1], str(again)]).exit_code == 0
+    assert pd.read_csv(again / "candidates.csv")["cif"].tolist() == table["cif"].tolist()
