@@ -6,6 +6,8 @@ calls the same workflow functions as the Python API, so the CLI has no logic of 
 
 from matfuse.cli import (  # noqa: F401  (each module registers its commands)
     catalog,
+    clm,
+    crystal_diffusion,
     crystals,
     foundation,
     learn,

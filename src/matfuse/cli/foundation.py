@@ -165,6 +165,11 @@ def decode(
     Rows whose latent has missing values, or whose decoded string is not a molecule, keep their
     place with an ``error``; the exit code is then 3 unless ``--allow-invalid``.
     """
+    if model == "clm" or model.startswith("clm-"):  # the language model only samples
+        from matfuse.cli.clm import decode_clm
+
+        decode_clm(out, input, model, path, sample, temperature, seed, allow_invalid)
+        return
     # everything a user can get wrong is checked before the model loads
     with user_errors():
         check_out(out)

@@ -676,3 +676,7 @@ def _resolve_paths(spec: Any, base: Path) -> Any:
                 if not p.is_absolute() and not p.exists() and (base / p).exists():
                     term["path"] = str(base / p)
     return spec
+
+
+# the language-model term lives in its own module; importing it registers ``clm_loglik``
+from matfuse.generate import clm_term as _clm_term  # noqa: E402,F401

@@ -4,12 +4,15 @@ The target distribution is p(S | Y in U) ∝ p(Y in U | S) p(S): a chemical lang
 reweighted by the objective. A population of particles is (1) weighted by the tempered
 likelihood exp(beta_t * score), with beta_t annealed from ``beta_start`` to ``beta_max`` over the
 first ``anneal_fraction`` of the budget, (2) resampled (systematic resampling), and (3) moved by
-a mutation drawn from the prior, then scored. Two priors:
+a mutation drawn from the prior, then scored. Three priors:
 
 - ``ngram``: an n-gram model over SELFIES tokens (see :mod:`matfuse.generate.ngram`), fitted on
   the corpus; mutation re-samples a suffix or a segment of the token string. Always valid.
 - ``decoder``: our pretrained ``selfies-ted`` decoder; mutation perturbs the particle's latent
   with Gaussian noise (in the prior's whitened coordinates) and decodes greedily.
+- ``clm``: our autoregressive chemical language model (``clm`` weights, or the model directory
+  ``clm=``); mutation keeps a token prefix and lets the model write the rest (see
+  :mod:`matfuse.generate.clm_prior`).
 
 Departure from a textbook SMC, on purpose: the ``elite_fraction`` best molecules found so far
 rejoin the population at every step (their scores are cached, so this costs no oracle calls);
@@ -24,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from matfuse.generate.clm_prior import CLMPrior
 from matfuse.generate.ngram import SelfiesNGram, selfies_tokens, tokens_to_smiles
 from matfuse.generate.strategies.base import BudgetedOracle, Strategy, _as_numpy
 
@@ -120,11 +124,12 @@ class SMCStrategy(Strategy):
         ngram: SelfiesNGram | str | Path | None = None,
         encoder: str = "selfies-ted",
         latent_noise: float = 0.3,
+        clm: Any = "clm",  # a shipped name, a model directory or a ChemicalLanguageModel
     ) -> None:
         super().__init__(seed=seed, initial=initial, corpus=corpus)
         self.prior = prior or self.default_prior
-        if self.prior not in ("ngram", "decoder"):
-            raise ValueError(f"prior must be 'ngram' or 'decoder', got {self.prior!r}")
+        if self.prior not in ("ngram", "decoder", "clm"):
+            raise ValueError(f"prior must be 'ngram', 'decoder' or 'clm', got {self.prior!r}")
         if n_particles < 2:
             raise ValueError("SMC needs at least two particles")
         self.n_particles = int(n_particles)
@@ -135,8 +140,11 @@ class SMCStrategy(Strategy):
         self.ngram = ngram
         self.encoder_name = encoder
         self.latent_noise = float(latent_noise)
+        self.clm = clm
 
-    def _prior(self) -> _NGramPrior | _DecoderPrior:
+    def _prior(self) -> _NGramPrior | _DecoderPrior | CLMPrior:
+        if self.prior == "clm":
+            return CLMPrior(self.clm, self.rng)
         if self.prior == "decoder":
             return _DecoderPrior(self.encoder_name, self.latent_noise, self.rng)
         if isinstance(self.ngram, SelfiesNGram):
