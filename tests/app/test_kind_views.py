@@ -151,5 +151,6 @@ def test_loading_a_table_refreshes_the_model_dropdown_for_its_kind():
         if getattr(dep.fn, "__name__", "") == "on_kind"
         and any(getattr(o, "elem_id", None) == "model-choice" for o in dep.outputs)
     ]
-    assert len(refreshes) == 3  # after a bundled load, an upload and a change of kind
+    # after a bundled load, an upload, a separate test file and a change of kind
+    assert len(refreshes) == 4
     assert any(t[1] == "unload" for dep in demo.fns.values() for t in dep.targets)

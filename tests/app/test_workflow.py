@@ -17,6 +17,7 @@ from matfuse.app.plots import latent_map, map_frame, rows_in_range  # noqa: E402
 from matfuse.app.state import SessionState, delete_session, new_session  # noqa: E402
 from matfuse.app.training import (  # noqa: E402
     FUSED_LABEL,
+    TRAIN_LABEL,
     default_hyperparameters,
     parse_hyperparameters,
     train_model,
@@ -125,7 +126,8 @@ def test_train_compare_predict_download(session):
         progress=lambda f, m: steps.append(f),
     )
     assert steps == sorted(steps) and steps[-1] == 1.0
-    assert set(result.metrics["split"]) >= {"train (fitted)", "test (held out)"}
+    assert set(result.metrics["split"]) >= {TRAIN_LABEL, "test (held out)"}
+    assert "training-set metrics" in TRAIN_LABEL
     assert np.isfinite(result.metrics.set_index("split").loc["test (held out)", "rmse"])
     # the trivial baseline's row, as `matfuse train` prints it under the model's
     base = result.metrics[result.metrics["split"].str.contains("trivial baseline")]
@@ -162,7 +164,10 @@ def test_classification_gives_roc(smiles):
     s.set_table(table_from_frame(frame), "cls")
     data_tab.apply_choices(s, "smiles", ["active"], "random", test_size=0.3, seed=1)
     result = train_model(s, ["maccs"], model="rf", params={"n_estimators": 20})
-    assert any("ROC" in c for _, c in result.figures)
+    captions = [c for _, c in result.figures]
+    assert "active: ROC (test)" in captions
+    assert "active: precision–recall (test)" in captions
+    assert "active: calibration (test)" in captions
     assert "ROC-AUC" in result.summary
     # the model, then the trivial baseline (the prior rate: ROC-AUC 0.5)
     assert list(result.comparison["representation"]) == ["maccs", "baseline"]
@@ -296,3 +301,26 @@ def test_predict_inputs_from_a_file(tmp_path, smiles):
     bad.write_bytes(b"\x80\x04")
     with pytest.raises(UploadError, match="not accepted"):
         predict_tab.inputs_from_file(str(bad))
+
+
+def test_predicting_an_uploaded_table_keeps_every_column_and_bad_rows(session, tmp_path):
+    """Like `matfuse predict`: the user's columns stay, a bad row keeps its name and SMILES."""
+    data_tab.apply_choices(session, "smiles", ["logp"], "random", test_size=0.25)
+    train_model(session, ["maccs"], model="rf", params={"n_estimators": 10}, compare=False)
+    path = tmp_path / "new.csv"
+    pd.DataFrame(
+        {"Compound ID": ["a", "b", "c"], "SMILES": ["CCO", "C1CC(", "c1ccccc1"], "batch": [7, 8, 9]}
+    ).to_csv(path, index=False)
+    got = predict_tab.predict_uploaded_table(session, str(path), "molecule")
+    assert got is not None
+    result, inputs = got
+    assert list(result.columns[:3]) == ["Compound ID", "SMILES", "batch"]
+    assert list(result["Compound ID"]) == ["a", "b", "c"] and list(result["batch"]) == [7, 8, 9]
+    assert result.loc[1, "SMILES"] == "C1CC(" and "unparsable" in result.loc[1, "error"]
+    assert np.isfinite(result.loc[0, "pred_logp"]) and np.isnan(result.loc[1, "pred_logp"])
+    assert inputs == ["CCO", "C1CC(", "c1ccccc1"]
+    assert predict_tab.captions(result, ["logp"])[0].startswith("a · logp ")
+    # pasted text: the broken line keeps its name and its raw input
+    pasted = predict_tab.predict_frame(session, ["CCO", "C1CC("], ["ethanol", "broken"])
+    assert list(pasted["name"]) == ["ethanol", "broken"]
+    assert list(pasted["input"]) == ["CCO", "C1CC("]

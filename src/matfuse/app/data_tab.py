@@ -41,6 +41,7 @@ from matfuse.app.kinds import (
 )
 from matfuse.app.sessions import SessionMemoryError
 from matfuse.app.state import SessionState, temp_root
+from matfuse.app.test_file import load_test_upload
 from matfuse.app.uploads import (
     ALLOWED_EXTENSIONS,
     MAX_UPLOAD_MB,
@@ -62,6 +63,9 @@ logger = logging.getLogger(__name__)
 #: UI label → splitter name for molecules (from the library's splitter list).
 SPLITS: dict[str, str] = {split_label(n): n for n in splitter_names(DEFAULT_KIND)}
 PREVIEW_ROWS = 200
+#: Columns shown in the preview: BACE's table has ~600 descriptor columns, and drawing
+#: 200 x 600 cells froze the browser for minutes; the input and targets always stay.
+PREVIEW_COLUMNS = 40
 PROBLEM_ROWS = 1000
 #: Splitters whose size is decided by something else than ``test_size``.
 _NO_TEST_SIZE = ("element",)
@@ -106,6 +110,10 @@ def preview_frame(table: Any, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
     head = table.frame.head(limit).copy()
     head = head.drop(columns=[c for c in head.columns if str(c).startswith("_")])
     col = input_column(table)
+    if len(head.columns) > PREVIEW_COLUMNS:
+        first = [c for c in [col, *table.targets] if c in head.columns]
+        rest = [c for c in head.columns if c not in first]
+        head = head[first + rest[: PREVIEW_COLUMNS - len(first)]]
     if view.long_text and col in head:
         head[col] = [structure_headline(v) for v in head[col]]
     if view.long_text and "reduced formula" not in head:
@@ -349,6 +357,9 @@ def _after_load(
     has_provided = session.provided_split is not None
     choices = split_choices_for(kind, has_provided)
     status = f"Loaded **{session.source}**.\n\n{validation_message(table)}"
+    n_columns = len([c for c in frame.columns if not str(c).startswith("_")])
+    if n_columns > PREVIEW_COLUMNS:
+        status += f" The preview shows {PREVIEW_COLUMNS} of its {n_columns:,} columns."
     status += target_note(frame, target, ranked, guessed=target != default_target, exclude=exclude)
     for note in notes or []:
         status += f"\n\n{note}"
@@ -480,6 +491,12 @@ def build(state: gr.State) -> DataTab:
                     file_types=list(ALLOWED_EXTENSIONS),
                     type="filepath",
                     elem_id="upload-data",
+                )
+                test_upload = gr.File(
+                    label="…then, optionally, a separate test file (same columns)",
+                    file_types=list(ALLOWED_EXTENSIONS),
+                    type="filepath",
+                    elem_id="upload-test",
                 )
                 if materials_available():
                     gr.DownloadButton(
@@ -617,6 +634,9 @@ def build(state: gr.State) -> DataTab:
     upload_event = upload.upload(load_upload, [upload, state, kind], outputs).then(
         apply_after_load, split_inputs, split_status
     )
+    test_event = test_upload.upload(load_test_upload, [test_upload, state], outputs).then(
+        apply_after_load, split_inputs, split_status
+    )
     kind_event = kind.input(change_kind, [kind, state], outputs).then(
         apply_after_load, split_inputs, split_status
     )
@@ -632,5 +652,5 @@ def build(state: gr.State) -> DataTab:
         split_status=split_status,
         targets=targets,
         loaded=load_btn,
-        table_events=[load_event, upload_event, kind_event],
+        table_events=[load_event, upload_event, test_event, kind_event],
     )

@@ -23,27 +23,39 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from matfuse.app.generate_results import (
+    GenerationStopped,
+    LiveCurve,
+    best_depiction,
+    result_outputs,
+    run_in_thread,
+    shown_table,
+    top_captions,
+    write_candidates,
+)
 from matfuse.app.kinds import DEFAULT_KIND, kind_view, noun
-from matfuse.app.plots import depict, depiction_gallery
-from matfuse.app.predict_tab import csv_safe
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
 from matfuse.app.widgets import hidden_gallery, hidden_table
+
+__all__ = [
+    "GenerationStopped",
+    "LiveCurve",
+    "build",
+    "objective_spec",
+    "run_in_thread",
+    "shown_table",
+    "top_captions",
+    "write_candidates",
+]
 
 #: Oracle-call budgets offered; the server is shared, so very long searches belong in the CLI.
 BUDGET_RANGE = (50, 5000)
 DEFAULT_BUDGET = 500
 #: How often the page is refreshed while a search runs.
 REFRESH_S = 0.5
-#: Rows of the ranked table shown (the CSV has all of them) and depictions drawn.
-SHOWN_ROWS = 100
-SHOWN_DEPICTIONS = 12
 #: At most this many of the loaded dataset's molecules seed the search.
 MAX_INITIAL = 2000
 MODEL_GOALS = {"in the window": "range", "maximise": "maximize", "minimise": "minimize"}
-
-
-class GenerationStopped(Exception):
-    """Raised inside the search (from its progress callback) to end it early."""
 
 
 def generation_api() -> tuple[Callable[..., pd.DataFrame] | None, dict[str, Any], str]:
@@ -174,77 +186,6 @@ def model_note(session: SessionState) -> str:
     )
 
 
-def shown_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The ranked candidates as displayed: rank, SMILES, score, each term's value, novelty."""
-    drop = [c for c in table.columns if c.endswith("_d") or c in ("call", "nearest_neighbour")]
-    out = table.drop(columns=drop).head(SHOWN_ROWS)
-    first = [c for c in ("rank", "smiles", "score") if c in out.columns]
-    out = out[first + [c for c in out.columns if c not in first]].copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(3)
-    return out
-
-
-def top_captions(table: pd.DataFrame) -> list[str]:
-    """Gallery captions: rank, score and the raw value of each objective term."""
-    terms = [c[:-2] for c in table.columns if c.endswith("_d") and c[:-2] in table.columns]
-    captions = []
-    for i, (_, row) in enumerate(table.iterrows()):
-        text = f"#{int(row['rank']) if 'rank' in row else i + 1} · score {row['score']:.3f}"
-        for t in terms:
-            if np.isfinite(row[t]):
-                text += f" · {t} {row[t]:.3g}"
-        captions.append(text)
-    return captions
-
-
-def write_candidates(table: pd.DataFrame, directory: Path) -> Path:
-    path = directory / "matfuse-candidates.csv"
-    csv_safe(table).to_csv(path, index=False)
-    return path
-
-
-@dataclass
-class LiveCurve:
-    """Best score against oracle calls, as reported while a search runs."""
-
-    calls: list[int]
-    best: list[float]
-    best_smiles: str = ""
-
-    def curve(self) -> pd.DataFrame:
-        return pd.DataFrame({"oracle calls": self.calls, "best score": self.best})
-
-
-def run_in_thread(
-    generate: Callable[..., pd.DataFrame], stop: threading.Event, **kwargs: Any
-) -> tuple[threading.Thread, queue.Queue[tuple[str, Any]]]:
-    """Start ``generate(**kwargs)`` in a daemon thread; reports arrive on the queue.
-
-    Items are ``("progress", (n_calls, best_score, best_smiles))``, then one of
-    ``("done", table)``, ``("stopped", None)`` or ``("error", exception)``.
-    """
-    reports: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-    def on_progress(n_calls: int, best_score: float, best_smiles: str) -> None:
-        if stop.is_set():
-            raise GenerationStopped
-        reports.put(("progress", (int(n_calls), float(best_score), str(best_smiles))))
-
-    def work() -> None:
-        try:
-            reports.put(("done", generate(on_progress=on_progress, **kwargs)))
-        except GenerationStopped:
-            reports.put(("stopped", None))
-        except Exception as err:  # noqa: BLE001 - shown to the user, the server keeps going
-            reports.put(("error", err))
-
-    thread = threading.Thread(target=work, name="matfuse-generate", daemon=True)
-    thread.start()
-    return thread, reports
-
-
 @dataclass
 class GenerateTab:
     """Components refreshed after training (the model target)."""
@@ -365,13 +306,22 @@ def build(state: gr.State) -> GenerateTab:
                 elem_id="gen-curve",
                 scale=2,
             )
-        top = hidden_gallery("Top candidates", "gen-gallery", columns=4)
+        top = hidden_gallery(
+            "Top candidates (in corpus: already in the reference set, not new)",
+            "gen-gallery",
+            columns=4,
+        )
         table = hidden_table(
             "Ranked candidates (pareto_rank: non-dominated front; novel: not in the corpus)",
             "gen-table",
         )
         download = gr.DownloadButton(
             "Download candidates (.csv)", visible=False, elem_id="gen-download"
+        )
+        compare = hidden_table(
+            "Seed vs generated: QED, SA (1 easy .. 10 hard), logP, MW (g/mol), similarity",
+            "gen-compare",
+            max_height=420,
         )
 
     def run(
@@ -426,6 +376,7 @@ def build(state: gr.State) -> GenerateTab:
             gr.Gallery(visible=False),
             gr.Dataframe(visible=False),
             gr.DownloadButton(visible=False),
+            gr.Dataframe(visible=False),
         )
         start = time.perf_counter()
         thread, reports = run_in_thread(
@@ -470,15 +421,15 @@ def build(state: gr.State) -> GenerateTab:
                         f"Running **{strategy_name}**: {seen.calls[-1]:,} / {n_budget:,} oracle "
                         f"calls · best score **{seen.best[-1]:.3f}** · "
                         f"{time.perf_counter() - start:.0f} s",
-                        _best_image(seen.best_smiles) if new_best else gr.skip(),
+                        best_depiction(seen.best_smiles) if new_best else gr.skip(),
                         seen.curve(),
-                        *(gr.skip(),) * 3,
+                        *(gr.skip(),) * 4,
                     )
         finally:
             stop.set()  # also ends the search if the page went away mid-run
         kind, payload = outcome
         seconds = time.perf_counter() - start
-        if kind == "stopped":
+        if kind == "stopped":  # a library that could not keep what it scored
             yield (
                 f"Stopped after {seen.calls[-1]:,} oracle calls ({seconds:.0f} s); best so "
                 f"far {seen.best[-1]:.3f}: `{seen.best_smiles}`.",
@@ -490,26 +441,8 @@ def build(state: gr.State) -> GenerateTab:
         if kind == "error":
             raise gr.Error(f"{type(payload).__name__}: {payload}", title="Generation failed")
         result: pd.DataFrame = payload
-        csv_path = write_candidates(result, session.workdir)
-        head = result.head(SHOWN_DEPICTIONS)
-        items = depiction_gallery(list(head["smiles"]), top_captions(head))
-        if len(result):
-            seen.calls.append(int(result.attrs.get("n_calls", seen.calls[-1])))
-            seen.best.append(float(result["score"].iloc[0]))
-        best = result.iloc[0] if len(result) else None
-        text = (
-            f"**Done:** {len(result):,} molecules scored in {seconds:.1f} s "
-            f"({strategy_name}, budget {n_budget:,}, seed {int(seed_value or 0)})."
-        )
-        if best is not None:
-            text += f" Best score **{best['score']:.3f}**: `{best['smiles']}`."
-        yield (
-            text,
-            _best_image(str(best["smiles"])) if best is not None else None,
-            seen.curve(),
-            gr.Gallery(items, visible=bool(items)),
-            gr.Dataframe(shown_table(result), visible=True),
-            gr.DownloadButton(value=str(csv_path), visible=True),
+        yield result_outputs(
+            result, seen, seconds, strategy_name, n_budget, int(seed_value or 0), sim, session
         )
 
     def stop_run(session: SessionState) -> None:
@@ -536,7 +469,7 @@ def build(state: gr.State) -> GenerateTab:
             seed,
             from_data,
         ],
-        [status, best_image, curve, top, table, download],
+        [status, best_image, curve, top, table, download, compare],
         concurrency_id="compute",
         concurrency_limit=COMPUTE_SLOTS,
         show_progress="minimal",
@@ -549,7 +482,3 @@ def build(state: gr.State) -> GenerateTab:
         [model_lo, model_hi],
     )
     return built
-
-
-def _best_image(smiles: str) -> Any:
-    return depict(smiles, size=(320, 240)) if smiles else None

@@ -33,7 +33,44 @@ def umap_available() -> bool:
 
 
 def projection_methods() -> list[str]:
-    return ["PCA", "UMAP"] if umap_available() else ["PCA"]
+    """PCA (linear, shows explained variance), then UMAP when installed, else t-SNE.
+
+    UMAP and t-SNE keep neighbourhoods that PCA flattens; UMAP is offered first because it
+    is faster on thousands of points and keeps more of the global layout. t-SNE (from
+    scikit-learn, always installed) stays available either way.
+    """
+    return ["PCA", "UMAP", "t-SNE"] if umap_available() else ["PCA", "t-SNE"]
+
+
+#: UMAP and t-SNE run on the first principal components: faster, and the noise in the
+#: trailing components of a 2,000-d fingerprint does not shape the neighbourhoods.
+PRE_PCA = 50
+
+
+def _neighbour_embedding(X: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:
+    from sklearn.decomposition import PCA
+
+    n = X.shape[0]
+    k = min(PRE_PCA, X.shape[1], n - 1)
+    if X.shape[1] > k:
+        X = PCA(n_components=k, random_state=seed).fit_transform(X)
+    if method == "UMAP":
+        if not umap_available():
+            raise ValueError("UMAP is not installed (pip install umap-learn); use PCA or t-SNE")
+        import umap
+
+        neighbours = int(min(15, n - 1))
+        coords = umap.UMAP(
+            n_components=2, n_neighbors=neighbours, random_state=seed, n_jobs=1
+        ).fit_transform(X)
+        return np.asarray(coords), f"UMAP of the fused representation ({neighbours} neighbours)"
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30.0, max(2.0, (n - 1) / 3)))
+    coords = TSNE(
+        n_components=2, perplexity=perplexity, init="pca", random_state=seed
+    ).fit_transform(X)
+    return np.asarray(coords), f"t-SNE of the fused representation (perplexity {perplexity:.0f})"
 
 
 def depict(smiles: str | None, size: tuple[int, int] = DEPICTION_SIZE) -> Image.Image | None:
@@ -83,13 +120,10 @@ def latent_map(
         raise ValueError("fewer than three rows could be encoded; nothing to map")
     sub = {e: blocks[e][rows] for e in encoders}
     X = np.nan_to_num(fusion.fit_blocks(sub).transform_blocks(sub).astype(np.float64))
-    if method.upper() == "UMAP":
-        if not umap_available():
-            raise ValueError("UMAP is not installed (pip install umap-learn); use PCA")
-        import umap
-
-        coords = umap.UMAP(n_components=2, random_state=seed).fit_transform(X)
-        return np.asarray(coords), rows, "UMAP of the fused representation"
+    name = {"UMAP": "UMAP", "T-SNE": "t-SNE", "TSNE": "t-SNE"}.get(method.upper())
+    if name is not None:
+        coords, note = _neighbour_embedding(X, name, seed)
+        return coords, rows, note
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=2, random_state=seed).fit(X)

@@ -85,6 +85,19 @@ def inputs_from_file(path: str, kind: str = DEFAULT_KIND) -> tuple[list[Any], li
     return inputs, names
 
 
+def find_input_column(frame: pd.DataFrame, kind: str, wanted: str | None) -> tuple[str, str]:
+    """(kind, column) of the inputs of an uploaded table, as ``matfuse predict`` finds them;
+    an :class:`UploadError` naming what to provide otherwise."""
+    from matfuse.inputs import detect_input_kind
+
+    try:
+        return detect_input_kind(frame, kind, wanted)
+    except (KeyError, ValueError) as err:
+        text = str(err.args[0] if err.args else err)
+        what = kind_view(kind).input_what
+        raise UploadError(text.replace("(name it explicitly)", f"(a column of {what})")) from None
+
+
 def read_inputs(
     path: str, kind: str = DEFAULT_KIND
 ) -> tuple[list[Any], list[str], list[str | None]]:
@@ -94,8 +107,6 @@ def read_inputs(
     could not be read keeps its row, with the reason); tables are searched for the column
     of the model's kind, as ``matfuse predict`` does.
     """
-    from matfuse.inputs import detect_input_kind
-
     uploaded = read_upload_table(path)
     frame = uploaded.frame
     if uploaded.kind is not None and uploaded.kind != kind:
@@ -103,13 +114,7 @@ def read_inputs(
             f"This model predicts from {noun(kind)}; {Path(str(path)).name} holds "
             f"{noun(uploaded.kind)}."
         )
-    try:
-        found, col = detect_input_kind(frame, kind, uploaded.input_col)
-    except (KeyError, ValueError) as err:
-        text = str(err.args[0] if err.args else err)
-        what = kind_view(kind).input_what
-        text = text.replace("(name it explicitly)", f"(a column of {what})")
-        raise UploadError(text) from None
+    found, col = find_input_column(frame, kind, uploaded.input_col)
     raw = kind_view(found).reads_files  # values may be parsed objects, or paths to refuse
     if raw and uploaded.kind is None:
         frame = refuse_paths(frame, col)
@@ -123,6 +128,35 @@ def read_inputs(
     if name_col is not None:
         names = ["" if _missing(v) else str(v) for v in frame[name_col]]
     return inputs, names, errors
+
+
+def predict_uploaded_table(
+    session: SessionState, path: str, kind: str
+) -> tuple[pd.DataFrame, list[Any]] | None:
+    """Predictions for an uploaded *table* with every one of its columns kept, through the
+    same :func:`~matfuse.workflow.stream.predict_chunk` as ``matfuse predict``; ``None``
+    for structure files and zips (one structure per file: :func:`read_inputs`).
+
+    Returns the table (the user's columns, then ours, ``error`` last) and the inputs for
+    the pictures.
+    """
+    from matfuse.workflow.stream import predict_chunk
+
+    if session.model is None:
+        raise UploadError("Train a model in the Learn tab first.")
+    uploaded = read_upload_table(path)
+    if uploaded.kind is not None:
+        return None
+    frame = uploaded.frame
+    found, col = find_input_column(frame, kind, uploaded.input_col)
+    if kind_view(found).reads_files:  # a cell naming a server file is refused, not read
+        frame = refuse_paths(frame, col)
+    reasons = list(frame[READ_ERROR_COLUMN]) if READ_ERROR_COLUMN in frame else []
+    result = predict_chunk(session.model, frame, {col: found})
+    for i, reason in enumerate(reasons):
+        if isinstance(reason, str) and reason:
+            result.loc[i, "error"] = reason
+    return result, list(frame[col])
 
 
 def _missing(value: Any) -> bool:
@@ -159,12 +193,25 @@ def predict_frame(session: SessionState, inputs: list[Any], names: list[str]) ->
     return table
 
 
+def name_column(columns: Any, exclude: Any = None) -> Any:
+    """The column that names the rows (``name``, ``id``, ``Compound ID``...), if any."""
+    cols = [c for c in columns if c != exclude]
+    lowered = {str(c).strip().lower(): c for c in cols}
+    exact = next((lowered[n] for n in _NAME_COLUMNS if n in lowered), None)
+    if exact is not None:
+        return exact
+    suffixed = ("name", " id", "_id")
+    return next((c for c in cols if str(c).strip().lower().endswith(suffixed)), None)
+
+
 def captions(table: pd.DataFrame, targets: list[str]) -> list[str]:
     """Gallery captions: name, then prediction ± std for the first target."""
     target = targets[0]
+    name_col = name_column(table.columns)
     out = []
     for i, (_, row) in enumerate(table.iterrows()):
-        label = row["name"] or f"#{i + 1}"
+        name = row[name_col] if name_col is not None else None
+        label = str(name) if isinstance(name, str) and name else f"#{i + 1}"
         pred = row.get(f"pred_{target}")
         if pred is not None and np.isfinite(pred):
             label += f" · {target} {pred:.3g}"
@@ -186,7 +233,9 @@ def shown_frame(table: pd.DataFrame, kind: str) -> pd.DataFrame:
     """The results as displayed: rounded numbers; a structure's text shortened to a line."""
     shown = table.copy()
     if kind_view(kind).long_text:
-        shown["input"] = [structure_headline(v) for v in shown["input"]]
+        for col in shown.columns:  # the input column, whatever the user named it
+            if shown[col].map(lambda v: isinstance(v, str) and "\n" in v.strip()).any():
+                shown[col] = [structure_headline(v) for v in shown[col]]
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].round(3)
@@ -200,7 +249,8 @@ def result_gallery(
     picture = kind_view(model_kind(session)).picture
     labels = captions(table, session.model.target_names_)
     if picture == "depiction":
-        return depiction_gallery(list(table["canonical_smiles"]), labels)
+        col = next(c for c in ("canonical_smiles_matfuse", "canonical_smiles") if c in table)
+        return depiction_gallery(list(table[col]), labels)
     if picture != "cell":
         return []
     from matfuse.app.crystal_view import render_structure
@@ -287,11 +337,15 @@ def build(state: gr.State) -> PredictTab:
         kind = model_kind(session) if session.model is not None else DEFAULT_KIND
         try:
             errors: list[str | None] = []
-            if path:
-                inputs, names, errors = read_inputs(path, kind)
+            from_table = predict_uploaded_table(session, path, kind) if path else None
+            if from_table is not None:
+                result, inputs = from_table
             else:
-                inputs, names = parse_pasted_for(kind, pasted)
-            result = predict_frame(session, inputs, names)
+                if path:
+                    inputs, names, errors = read_inputs(path, kind)
+                else:
+                    inputs, names = parse_pasted_for(kind, pasted)
+                result = predict_frame(session, inputs, names)
         except UploadError as err:
             return f"**Error:** {err}", gr.update(), gr.update(), gr.update()
         for i, reason in enumerate(errors):  # the reader's reason beats "empty input"

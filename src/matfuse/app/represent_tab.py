@@ -19,6 +19,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from matfuse.app.curves import target_units
 from matfuse.app.kinds import (
     DEFAULT_KIND,
     compatible_modalities,
@@ -27,6 +28,7 @@ from matfuse.app.kinds import (
     kind_view,
     noun,
 )
+from matfuse.app.map_colours import target_colours
 from matfuse.app.plots import (
     MAX_DEPICTIONS,
     depiction_gallery,
@@ -351,17 +353,26 @@ def build(state: gr.State) -> RepresentTab:
         kind = session.kind
         item, key = map_columns(kind)
         tooltip = [item, key, *([target] if target else [])]
+        colours = target_colours(frame[target].to_numpy()) if target else None
+        colour_col = None
+        if colours is not None and target:
+            units = target_units(target)
+            colour_col = f"{target} ({units})" if units and units not in target else target
+            colour_col = f"{colour_col} class"
+            frame[colour_col] = colours.labels
         plot = gr.ScatterPlot(
             value=frame,
             x="x",
             y="y",
-            color=target or None,
+            color=colour_col,
+            color_map=colours.colours if colours is not None else None,
             tooltip=tooltip,
             x_title="component 1",
             y_title="component 2",
         )
+        how = f"{target} — {colours.note}" if colours is not None else "none"
         text += (
-            f" · {len(frame):,} {noun(kind)} · colour: {target or 'none'}. "
+            f" · {len(frame):,} {noun(kind)} · colour: {how}. "
             f"Drag across the map to see the {noun(kind)} in a range, or click one."
         )
         store = {"frame": frame, "kind": kind}

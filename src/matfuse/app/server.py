@@ -62,9 +62,10 @@ def build_app(limits: SessionLimits | None = None) -> gr.Blocks:
             event.then(represent.on_kind, [state], represent.outputs).then(
                 learn.on_kind, learn.kind_inputs, [learn.model]
             )
-        learn.train_event.success(predict_tab.after_training, [state], predict.refreshed)
-        if generate.model_target is not None:
-            learn.train_event.success(generate.after_training, [state], generate.refreshed)
+        for trained in (learn.train_event, learn.reload_event):
+            trained.success(predict_tab.after_training, [state], predict.refreshed)
+            if generate.model_target is not None:
+                trained.success(generate.after_training, [state], generate.refreshed)
         reaper = SessionReaper(demo, limits)
 
         def free_session(request: gr.Request) -> None:

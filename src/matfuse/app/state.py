@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from matfuse.app.history import RunHistory
 from matfuse.app.kinds import table_kind
 from matfuse.app.sessions import (
     MB,
@@ -36,6 +37,7 @@ from matfuse.app.sessions import (
     SessionMemoryError,
     approx_nbytes,
 )
+from matfuse.progress import listen_stages, stage
 from matfuse.workflow import SplitData, encode_all
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,10 @@ logger = logging.getLogger(__name__)
 #: all sessions (they share one queue slot group); others wait in Gradio's queue with their
 #: position shown, while light events (previews, depictions) keep being served.
 COMPUTE_SLOTS = 2
+#: Rows encoded per step, so that a slow encoder block (a pretrained model on a thousand
+#: molecules takes most of a minute) reports progress inside itself; encoders map each row
+#: on its own, so chunking does not change the features.
+ENCODE_CHUNK = 256
 _ROOT_LOCK = threading.Lock()
 _ROOT: Path | None = None
 
@@ -82,6 +88,8 @@ class SessionState:
     model_dir: Path | None = None
     model_zip: Path | None = None
     results: dict[str, Any] = field(default_factory=dict)
+    #: the runs trained in this session (settings and metrics only; models on disk)
+    history: RunHistory = field(default_factory=RunHistory)
     #: set by the Generate tab's Stop button to end this session's running search
     generation_stop: threading.Event | None = None
     #: this session's memory cap in bytes (``None``: no cap); see :meth:`fit_in_memory`
@@ -146,7 +154,7 @@ class SessionState:
             if name not in self.blocks:
                 if on_encoder is not None:
                     on_encoder(i, len(names), name)
-                block = encode_all(self.table.parsed, [name], progress=False)[name]
+                block = encode_in_chunks(self.table.parsed, name, i, len(names))
                 self.blocks[name] = block
                 try:
                     self.fit_in_memory(f"the features of {name}", keep=names)
@@ -176,7 +184,7 @@ class SessionState:
             model_bytes = approx_nbytes(model)
             self._model_bytes = (id(model), model_bytes)
         return model_bytes + approx_nbytes(
-            [self.table, self.split, self.blocks, self.results, self.provided_split]
+            [self.table, self.split, self.blocks, self.results, self.provided_split, self.history]
         )
 
     def fit_in_memory(self, what: str, keep: Sequence[str] = (), refuse: bool = True) -> None:
@@ -210,6 +218,7 @@ class SessionState:
         self.needs_split = False
         self.blocks = {}
         self.clear_model()
+        self.history = RunHistory()  # its model directories go with the session's files
         self._model_bytes = None
         if self.generation_stop is not None:
             self.generation_stop.set()
@@ -221,6 +230,37 @@ class SessionState:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+def encode_in_chunks(parsed: Any, name: str, index: int = 0, count: int = 1) -> np.ndarray:
+    """``name``'s block for every row of ``parsed``, ``ENCODE_CHUNK`` rows at a time.
+
+    Each chunk is reported as a library stage (``encode ecfp: rows 1-256 of 1,128``) with
+    its share of all ``count`` encoders, ``index`` being this one; the stage the library
+    itself reports per block is muted here, since the chunks say more. A batch that cannot
+    be cut into rows (no ``subset``) is encoded whole.
+    """
+    n = len(parsed)
+    starts = list(range(0, n, ENCODE_CHUNK)) or [0]
+    if len(starts) == 1 or not hasattr(parsed, "subset"):
+        stage("encode", name, index, count)
+        with listen_stages(lambda _s: None):
+            return encode_all(parsed, [name], progress=False)[name]
+    from matfuse.encoders import get_encoder
+
+    encoder = get_encoder(name)  # built once: a pretrained model loads its weights once
+    parts = []
+    for c, lo in enumerate(starts):
+        hi = min(lo + ENCODE_CHUNK, n)
+        stage(
+            "encode",
+            f"{name}: rows {lo + 1:,}-{hi:,} of {n:,}",
+            index * len(starts) + c,
+            count * len(starts),
+        )
+        part = encoder.encode_block(parsed.subset(np.arange(lo, hi))).values
+        parts.append(np.asarray(part))
+    return np.concatenate(parts, axis=0)
 
 
 def new_session(limits: SessionLimits | None = None) -> SessionState:

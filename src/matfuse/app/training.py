@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matfuse.app.curves import classification_plots, target_units
+from matfuse.app.history import RunRecord, now_text
 from matfuse.app.kinds import noun
 from matfuse.app.plots import residual_plot
 from matfuse.app.state import SessionState
@@ -55,6 +57,10 @@ KEY_PARAMS: dict[str, tuple[str, ...]] = {
     "auto": (),
 }
 FUSED_LABEL = "fused (saved model)"
+#: Rows the model was fitted on score better than new data would: their metrics say so.
+TRAIN_LABEL = "train (fitted): training-set metrics, optimistic"
+VALID_LABEL = "valid (fitted): training-set metrics, optimistic"
+TEST_LABEL = "test (held out)"
 _SHOWN_METRICS = {
     "regression": ("rmse", "mae", "r2", "spearman", "coverage", "mean_width"),
     "classification": ("roc_auc", "pr_auc", "accuracy"),
@@ -147,6 +153,8 @@ class TrainResult:
     model_dir: Path
     model_zip: Path
     seconds: float
+    #: number of this run in the session's history
+    run: int = 0
 
 
 def _metric_rows(
@@ -164,6 +172,8 @@ def _metric_rows(
     out = []
     for name, values in m["targets"].items():
         row: dict[str, Any] = {"split": split_name, "target": name, "n": values.get("n")}
+        if values["task_type"] == "regression":
+            row["units"] = target_units(name)
         for key in _SHOWN_METRICS[values["task_type"]]:
             if key in values:
                 row[key] = values[key]
@@ -278,10 +288,8 @@ def train_model(
     params = dict(params or {})
     start = time.perf_counter()
 
-    def on_encoder(i: int, n: int, name: str) -> None:
-        progress(0.35 * i / n, f"computing {name} features")
-
-    blocks = session.get_blocks(encoders, on_encoder)
+    progress(0.0, f"computing features ({' + '.join(encoders)})")
+    blocks = session.get_blocks(encoders)
 
     comparison: Comparison | None = None
     if compare and len(encoders) > 1:
@@ -302,16 +310,16 @@ def train_model(
         random_state=seed,
         input_type=data.input_type,
     )
-    report = fit_and_report(pm, data, report_dir, extra={"source": session.source})
+    report = fit_and_report(pm, data, report_dir, extra={"source": session.source}, blocks=blocks)
     fit_seconds = round(time.perf_counter() - fit_start, 2)
 
     progress(0.92, "evaluating every split and drawing plots")
     res = pm.predict_with_uncertainty(blocks)
     rows: list[dict[str, Any]] = []
     for split_name, idx in (
-        ("train (fitted)", data.train),
-        ("valid (fitted)", data.valid),
-        ("test (held out)", data.test),
+        (TRAIN_LABEL, data.train),
+        (VALID_LABEL, data.valid),
+        (TEST_LABEL, data.test),
     ):
         rows += _metric_rows(split_name, data.Y, res, np.asarray(idx, dtype=int), pm)
     transforms = target_transforms(report)
@@ -353,16 +361,20 @@ def train_model(
         files = [str(report_dir / rel) for rel in report["files"].get(name, [])]
         main = [f for f in files if f.endswith(("parity.png", "roc.png"))]
         rest = [f for f in files if f not in main]
-        label = "parity" if kind == "regression" else "ROC"
-        figures += [(f, f"{name}: {label} (test)") for f in main]
         if kind == "regression":
+            figures += [(f, f"{name}: parity (test)") for f in main]
             path = residual_plot(
                 data.Y[data.test, j],
                 res["pred"][data.test, j],
                 f"{name} — test residuals",
                 report_dir / f"residuals_{j}.png",
+                units=target_units(name),
             )
             figures.append((str(path), f"{name}: residuals (test)"))
+        else:  # ROC, precision-recall and calibration instead of one ROC preview
+            figures += classification_plots(
+                data.Y[data.test, j], res["pred"][data.test, j], name, report_dir, str(j)
+            ) or [(f, f"{name}: ROC (test)") for f in main]
         figures += [(f, f"{name}: |error| vs similarity to training set") for f in rest]
     if len(comp) > 1:
         key = comp.columns[2]
@@ -391,15 +403,60 @@ def train_model(
         noun(data.input_type),
         seconds,
     )
+    summary = _summary(pm, data, test_metrics, encoders, model, seconds) + _report_notes(report)
+    record = record_run(session, pm, data, test_metrics, metrics, encoders, model, params)
+    record.seconds, record.summary = seconds, summary
+    session.history.add(record, model_dir, workdir / "runs")
     progress(1.0, "done")
     return TrainResult(
-        summary=_summary(pm, data, test_metrics, encoders, model, seconds) + _report_notes(report),
+        summary=summary,
         metrics=metrics,
         comparison=comp,
         figures=figures,
         model_dir=model_dir,
         model_zip=Path(archive),
         seconds=seconds,
+        run=record.run,
+    )
+
+
+def record_run(
+    session: SessionState,
+    pm: PropertyModel,
+    data: SplitData,
+    test_metrics: dict[str, Any],
+    metrics: pd.DataFrame,
+    encoders: Sequence[str],
+    model: str,
+    params: dict[str, Any],
+) -> RunRecord:
+    """The history entry of a finished run: settings, headline test metric and baseline."""
+    kind = pm.task_types_[0]
+    key, _ = primary_metric(kind)
+    value = test_metrics["mean"][kind].get(key)
+    baseline = None
+    first = pm.target_names_[0]
+    rows = metrics[(metrics["target"] == first) & metrics["split"].str.contains("baseline")]
+    if key in rows.columns and len(rows) and pd.notna(rows[key].iloc[0]):
+        baseline = float(rows[key].iloc[0])
+    return RunRecord(
+        run=session.history.next_number(),
+        time=now_text(),
+        data=session.source,
+        kind=data.input_type,
+        targets=list(pm.target_names_),
+        encoders=list(encoders),
+        model=model,
+        params=dict(params),
+        split=data.split_name,
+        n_fit=int(len(data.fit_rows)),
+        n_test=int(len(data.test)),
+        metric=key,
+        value=None if value is None else float(value),
+        baseline=baseline,
+        seconds=0.0,
+        summary="",
+        metrics=metrics.to_dict("records"),
     )
 
 
@@ -417,7 +474,9 @@ def _summary(
     label = {"rmse": "RMSE", "roc_auc": "ROC-AUC", "mae": "MAE"}.get(key, key)
     extra = ""
     if kind == "regression":
-        extra = f", R² {test_metrics['mean'][kind].get('r2', float('nan')):.3f}"
+        units = target_units(pm.target_names_[0]) if len(pm.target_names_) == 1 else None
+        extra = f" {units}" if units else ""
+        extra += f", R² {test_metrics['mean'][kind].get('r2', float('nan')):.3f}"
     targets = ", ".join(pm.target_names_)
     return (
         f"### Test {label}: {value:.3f}{extra}\n"

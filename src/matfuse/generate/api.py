@@ -22,7 +22,13 @@ from matfuse.generate.objectives import Objective, load_objective, pareto_ranks
 from matfuse.generate.strategies import STRATEGIES, BudgetedOracle, Strategy
 from matfuse.generate.strategies.base import ProgressCallback
 
-__all__ = ["STRATEGIES", "draw_grid", "generate", "make_strategy"]
+__all__ = ["STRATEGIES", "SearchStopped", "draw_grid", "generate", "make_strategy"]
+
+
+class SearchStopped(Exception):
+    """Raised by an ``on_progress`` callback to end a search early: :func:`generate` then
+    ranks what was scored so far (``table.attrs["stopped"]`` is True) instead of losing it."""
+
 
 #: at most this many top candidates get a Pareto rank (non-dominated sorting is quadratic)
 PARETO_LIMIT = 2000
@@ -94,7 +100,11 @@ def generate(
         progress_every=progress_every,
         allow_fragments=allow_fragments,
     )
-    search.run(oracle)
+    stopped = False
+    try:
+        search.run(oracle)
+    except SearchStopped:
+        stopped = True
     table = oracle.table()
     if table.empty:
         table = pd.DataFrame(columns=["smiles", "score", "call"])
@@ -116,6 +126,7 @@ def generate(
             "n_multi_fragment": oracle.n_multi_fragment,
             "rejected_seeds": list(search.rejected_seeds),
             "aggregate": obj.aggregate,
+            "stopped": stopped,
         }
     )
     return table

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from matfuse.materials.energy import torch_threads
 from matfuse.materials.structures import ParsedStructures, parse_structures
+from matfuse.progress import stage
 
 MAX_Z = 100
 
@@ -212,7 +213,8 @@ class CrystalGraphRegressor(RegressorMixin, BaseEstimator):
         self.loss_curve_: list[float] = []
         with torch_threads(self.n_threads):
             net.train()
-            for _ in tqdm(range(self.epochs), desc="crystal graph", disable=not self.progress):
+            for epoch in tqdm(range(self.epochs), desc="crystal graph", disable=not self.progress):
+                stage("epoch", "crystal graph", epoch, self.epochs)
                 order, total = rng.permutation(len(train)), 0.0
                 for start in range(0, len(train), self.batch_size):
                     idx = order[start : start + self.batch_size]

@@ -19,13 +19,19 @@ __all__ = ["fit_and_report"]
 
 
 def fit_and_report(
-    model: PropertyModel, data: SplitData, report_dir: Path, extra: dict[str, Any] | None = None
+    model: PropertyModel,
+    data: SplitData,
+    report_dir: Path,
+    extra: dict[str, Any] | None = None,
+    blocks: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Fit ``model`` on the fit rows of ``data``, then write the test report with plots.
 
     The one place where "train, predict the held-out rows, report" is spelled out. The
     report holds the trivial baseline beside the model, the split's description and, for
-    molecules, error against similarity to the training set.
+    molecules, error against similarity to the training set. ``blocks``: every row's
+    encoder blocks when the caller has them already (the web UI caches them), so they are
+    not computed twice.
     """
     from matfuse.evaluate import write_report
 
@@ -36,7 +42,8 @@ def fit_and_report(
     if not model.end_to_end:
         check_encoders(list(model.encoders), model.input_type)
     # every row encoded once (one "encode" stage per block), then the parts taken from it
-    blocks = model.blocks(data.parsed)
+    if blocks is None or model.end_to_end:
+        blocks = model.blocks(data.parsed)
     model.fit_blocks(_rows(blocks, fit_rows), data.Y[fit_rows], data.target_names)
     stage("report", "test rows", 0, 1)
     res = model.predict_with_uncertainty(_rows(blocks, data.test))
