@@ -1,4 +1,5 @@
-"""``csp``: crystal structure prediction for one composition (random search, ion exchange)."""
+"""``csp``: crystal structure prediction for one composition (random search, ion exchange,
+evolutionary search, Bayesian optimisation)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def csp(
         str, typer.Option("--z", help="Formula units per cell, N or MIN-MAX (C8 --z 1: 8 atoms).")
     ] = "1-4",
     strategy: Annotated[
-        str, typer.Option("--strategy", help="Candidate generator: random|substitution|mixed.")
+        str, typer.Option("--strategy", help="Generator: random|substitution|mixed|ea|bo.")
     ] = "random",
     budget: Annotated[int, typer.Option("--budget", help="Relaxations to spend.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate stream.")] = 0,

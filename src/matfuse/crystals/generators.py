@@ -22,6 +22,7 @@ A new generator registers in :data:`GENERATORS` and is at once a ``--strategy`` 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import itertools
 import logging
@@ -122,7 +123,18 @@ class CandidateGenerator(ABC):
 
     @abstractmethod
     def candidates(self) -> Iterator[Candidate]:
-        """Yield candidates in a fixed order (the same for the same arguments)."""
+        """Yield candidates in a fixed order (the same for the same arguments and the same
+        observations)."""
+
+    def observe(
+        self, index: int, candidate: Candidate, relaxed: Structure | None, energy_per_atom: float
+    ) -> None:
+        """Feedback from the search: candidate ``index`` relaxed to ``relaxed`` (``None``
+        when it failed). Called after each relaxation, before the next candidate is drawn,
+        and for journaled candidates on resume. Generators that learn from energies
+        (``ea``, ``bo``) override it; the stream stays a pure function of the arguments and
+        the observations, so resume is still exact."""
+        return None  # the proposers that ignore feedback
 
 
 # ------------------------------------------------------------------------------ random
@@ -526,6 +538,12 @@ def make_generator(
     substitute on them)."""
     cls = GENERATORS.get(strategy)
     kw: dict[str, Any] = {"z": z, "seed": seed, "max_atoms": max_atoms}
-    if issubclass(cls, SubstitutionGenerator | MixedGenerator):
+    if "references" in inspect.signature(cls).parameters:
         kw["references"] = references
     return cls(composition, **kw)
+
+
+# generators that learn from the search's energies register themselves from their modules
+from matfuse.crystals import bayes as _bayes  # noqa: E402, F401
+from matfuse.crystals import evolution as _evolution  # noqa: E402, F401
+from matfuse.crystals.diffusion import generator as _diffusion  # noqa: E402, F401

@@ -397,8 +397,10 @@ def crystal_structure_prediction(
                     f"cannot resume: candidate {index} is {candidate.origin!r} but the "
                     f"journal holds {expected.origin!r} (other library versions?)"
                 )
+            generator.observe(index, candidate, expected.relaxed, expected.energy_per_atom)
             continue
         result = _evaluate(index, candidate.origin, candidate.structure, relax)
+        generator.observe(index, candidate, result.relaxed, result.energy_per_atom)
         if journal is not None:
             journal.append(_record(result))
         results.append(result)
