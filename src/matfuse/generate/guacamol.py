@@ -47,10 +47,16 @@ from matfuse.generate.modifiers import (
 __all__ = [
     "GUACAMOL_TASKS",
     "GuacaMolTask",
+    "MolScore",
     "count_fingerprint",
     "count_tanimoto",
+    "descriptor_score",
+    "geometric_mean_score",
     "isomer_score",
+    "logp",
     "parse_formula",
+    "similarity_score",
+    "tpsa",
 ]
 
 FP_TYPES = ("ECFP4", "ECFP6", "FCFP4", "AP")
@@ -83,11 +89,12 @@ def count_tanimoto(a: Chem.Mol, b: Chem.Mol, fp_type: str = "ECFP4") -> float:
     )
 
 
-# -- building blocks ---------------------------------------------------------------------
+# -- building blocks (shared with the PMO tasks in :mod:`matfuse.generate.pmo`) -------------
 MolScore = Callable[[Chem.Mol], float]
 
 
-def _similarity(target: str, fp_type: str, modifier: Modifier | None = None) -> MolScore:
+def similarity_score(target: str, fp_type: str, modifier: Modifier | None = None) -> MolScore:
+    """Count Tanimoto to ``target`` (fingerprint computed once), then ``modifier``."""
     target_fp = count_fingerprint(Chem.MolFromSmiles(target), fp_type)
 
     def score(mol: Chem.Mol) -> float:
@@ -97,11 +104,14 @@ def _similarity(target: str, fp_type: str, modifier: Modifier | None = None) -> 
     return score
 
 
-def _descriptor(fn: Callable[[Chem.Mol], float], modifier: Modifier) -> MolScore:
+def descriptor_score(fn: Callable[[Chem.Mol], float], modifier: Modifier) -> MolScore:
+    """A descriptor mapped to a desirability by ``modifier``."""
     return lambda mol: float(modifier(fn(mol)))
 
 
-def _geometric_mean(parts: Sequence[MolScore]) -> MolScore:
+def geometric_mean_score(parts: Sequence[MolScore]) -> MolScore:
+    """Geometric mean of the parts: any part at 0 sinks the whole score, as in GuacaMol's MPOs."""
+
     def score(mol: Chem.Mol) -> float:
         values = np.array([p(mol) for p in parts], dtype=float)
         if (values <= 0).any():
@@ -132,11 +142,13 @@ def isomer_score(mol: Chem.Mol, formula: str) -> float:
     return float(np.exp(np.mean(np.log(np.maximum(scores, 1e-300)))))
 
 
-def _tpsa(mol: Chem.Mol) -> float:
+def tpsa(mol: Chem.Mol) -> float:
+    """Topological polar surface area (N and O only, as GuacaMol and TDC compute it)."""
     return float(rdMolDescriptors.CalcTPSA(mol))
 
 
-def _logp(mol: Chem.Mol) -> float:
+def logp(mol: Chem.Mol) -> float:
+    """Crippen logP."""
     # rdkit-stubs omit Crippen.MolLogP (RDKit defines it as a module-level lambda)
     return float(Crippen.MolLogP(mol))  # type: ignore[attr-defined]
 
@@ -176,21 +188,23 @@ class GuacaMolTask:
 def _tasks() -> dict[str, GuacaMolTask]:
     tasks = [
         GuacaMolTask(
-            "celecoxib_rediscovery", _similarity(CELECOXIB, "ECFP4"), "ECFP4 Tanimoto to celecoxib"
+            "celecoxib_rediscovery",
+            similarity_score(CELECOXIB, "ECFP4"),
+            "ECFP4 Tanimoto to celecoxib",
         ),
         GuacaMolTask(
             "troglitazone_rediscovery",
-            _similarity(TROGLITAZONE, "ECFP4"),
+            similarity_score(TROGLITAZONE, "ECFP4"),
             "ECFP4 Tanimoto to troglitazone",
         ),
         GuacaMolTask(
             "thiothixene_rediscovery",
-            _similarity(THIOTHIXENE, "ECFP4"),
+            similarity_score(THIOTHIXENE, "ECFP4"),
             "ECFP4 Tanimoto to thiothixene",
         ),
         GuacaMolTask(
             "aripiprazole_similarity",
-            _similarity(ARIPIPRAZOLE, "FCFP4", ClippedScoreModifier(upper_x=0.75)),
+            similarity_score(ARIPIPRAZOLE, "FCFP4", ClippedScoreModifier(upper_x=0.75)),
             "FCFP4 Tanimoto to aripiprazole, clipped at 0.75",
         ),
         GuacaMolTask("isomers_c11h24", lambda m: isomer_score(m, "C11H24"), "isomers of C11H24"),
@@ -201,28 +215,30 @@ def _tasks() -> dict[str, GuacaMolTask]:
         ),
         GuacaMolTask(
             "median1",
-            _geometric_mean([_similarity(CAMPHOR, "ECFP4"), _similarity(MENTHOL, "ECFP4")]),
+            geometric_mean_score(
+                [similarity_score(CAMPHOR, "ECFP4"), similarity_score(MENTHOL, "ECFP4")]
+            ),
             "geometric mean of ECFP4 similarity to camphor and menthol",
         ),
         GuacaMolTask(
             "osimertinib_mpo",
-            _geometric_mean(
+            geometric_mean_score(
                 [
-                    _similarity(OSIMERTINIB, "FCFP4", ClippedScoreModifier(upper_x=0.8)),
-                    _similarity(OSIMERTINIB, "ECFP6", MinGaussianModifier(mu=0.85, sigma=0.1)),
-                    _descriptor(_tpsa, MaxGaussianModifier(mu=100, sigma=10)),
-                    _descriptor(_logp, MinGaussianModifier(mu=1, sigma=1)),
+                    similarity_score(OSIMERTINIB, "FCFP4", ClippedScoreModifier(upper_x=0.8)),
+                    similarity_score(OSIMERTINIB, "ECFP6", MinGaussianModifier(mu=0.85, sigma=0.1)),
+                    descriptor_score(tpsa, MaxGaussianModifier(mu=100, sigma=10)),
+                    descriptor_score(logp, MinGaussianModifier(mu=1, sigma=1)),
                 ]
             ),
             "osimertinib MPO (similar but not identical, TPSA > 100, logP < 1)",
         ),
         GuacaMolTask(
             "fexofenadine_mpo",
-            _geometric_mean(
+            geometric_mean_score(
                 [
-                    _similarity(FEXOFENADINE, "AP", ClippedScoreModifier(upper_x=0.8)),
-                    _descriptor(_tpsa, MaxGaussianModifier(mu=90, sigma=10)),
-                    _descriptor(_logp, MinGaussianModifier(mu=4, sigma=1)),
+                    similarity_score(FEXOFENADINE, "AP", ClippedScoreModifier(upper_x=0.8)),
+                    descriptor_score(tpsa, MaxGaussianModifier(mu=90, sigma=10)),
+                    descriptor_score(logp, MinGaussianModifier(mu=4, sigma=1)),
                 ]
             ),
             "fexofenadine MPO (AP similarity, TPSA > 90, logP < 4)",

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from matfuse.generate.strategies.base import Strategy
 from matfuse.generate.strategies.graph_ga import GraphGA
 from matfuse.generate.strategies.latent import LatentCMAES, LatentInterpolate, LatentSample
+from matfuse.generate.strategies.lm_ga import LanguageModelGA
+from matfuse.generate.strategies.reinvent import AugmentedMemory, Reinvent
 from matfuse.generate.strategies.smc import SMCDecoderStrategy, SMCStrategy
 from matfuse.registry import Registry
 
@@ -50,3 +52,6 @@ register_strategy(SMCDecoderStrategy, tags={"bayesian", "latent", "needs-decoder
 register_strategy(LatentCMAES, tags={"latent", "needs-decoder", "optimiser"})
 register_strategy(LatentInterpolate, tags={"latent", "needs-decoder"})
 register_strategy(LatentSample, tags={"latent", "needs-decoder", "baseline"})
+register_strategy(Reinvent, tags={"language-model", "reinforcement-learning"})
+register_strategy(AugmentedMemory, tags={"language-model", "reinforcement-learning"})
+register_strategy(LanguageModelGA, tags={"language-model", "mutation"})
