@@ -93,6 +93,11 @@ class ProcessTree:
     def cpu_seconds(self) -> float:
         return sum(self.cpu.values()) - self._start_cpu
 
+    @property
+    def child_cpu_seconds(self) -> float:
+        """CPU seconds of the processes started inside the block (the Dask workers)."""
+        return sum(v for pid, v in self.cpu.items() if pid != os.getpid())
+
 
 def timed_screen(model: Path, library: Path, out: Path, **kw: Any) -> dict[str, Any]:
     started = time.perf_counter()
@@ -110,6 +115,11 @@ def timed_screen(model: Path, library: Path, out: Path, **kw: Any) -> dict[str, 
         "load_1min_before": round(load, 2),
         "load_1min_after": round(os.getloadavg()[0], 2),
         "cpu_s_process_tree": round(tree.cpu_seconds, 1),
+        # the driver (scheduler, client, this sampler) vs the worker processes: the driver's
+        # share grows with wall time (an idle local cluster costs ~3 % of a core), so on a
+        # loaded machine the whole-tree projection is the pessimistic one
+        "cpu_s_workers": round(tree.child_cpu_seconds, 1),
+        "rows_per_worker_cpu_s": round(result.rows / max(tree.child_cpu_seconds, 1e-9), 1),
         "rows_per_cpu_s": round(per_cpu_s, 1),
         # what 2 dedicated cores would give if all CPU time went to us (linear, labelled)
         "projected_rows_per_hour_2_dedicated_cores": round(2 * 3600 * per_cpu_s),
@@ -135,8 +145,10 @@ def read_only_rate(library: Path) -> float:
 
 
 def train_esol(root: Path, out: Path) -> Path:
-    from matfuse.pipeline import PropertyModel
+    """The default molecule model (whatever the default encoders are now) on ESOL train."""
+    from matfuse.pipeline import DEFAULT_ENCODERS, PropertyModel
 
+    out = out.with_name(f"{out.name}-{'+'.join(DEFAULT_ENCODERS)}")
     if not (out / "manifest.json").exists() and not out.exists():
         frame = pd.read_csv(root / "molecules" / "moleculenet" / "esol" / "train.csv")
         model = PropertyModel()
@@ -154,6 +166,12 @@ def train_gap(root: Path, out: Path) -> Path:
         model.fit(frame["formula"].tolist(), frame["target"].to_numpy(), target_names=["gap"])
         model.save(out)
     return out
+
+
+def _default_encoders() -> tuple[str, ...]:
+    from matfuse.pipeline import DEFAULT_ENCODERS
+
+    return DEFAULT_ENCODERS
 
 
 def moses_prefix(root: Path, rows: int, out: Path) -> Path:
@@ -244,10 +262,22 @@ def markdown(payload: dict[str, Any]) -> str:
         extra = {
             k: v
             for k, v in result.items()
-            if not isinstance(v, dict) and k not in ("library", "model")
+            if not isinstance(v, dict | list) and k not in ("library", "model")
         }
         for key, value in extra.items():
             lines.append(f"- {key}: {value}")
+        if result.get("chunks"):
+            lines += [
+                "",
+                "| chunk | complete | rows written (total) | wall s | CPU s | peak RSS | load |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for i, c in enumerate(result["chunks"], 1):
+                lines.append(
+                    f"| {i} | {c['complete']} | {c['rows_written_total']:,} | {c['wall_s']} | "
+                    f"{c['cpu_s_process_tree']} | {c['peak_rss_gb']} GB | "
+                    f"{c['load_1min_before']} -> {c['load_1min_after']} |"
+                )
         lines.append("")
     lines.append(
         "Trivial baseline: `baseline_read_only_rows_per_s` is reading the library alone (no "
@@ -299,6 +329,145 @@ def plan_memory(root: Path, work: Path, rows: int) -> dict[str, Any]:
     }
 
 
+class _Stop(Exception):
+    """Raised from the progress callback at the deadline: the screen stops, to be resumed."""
+
+
+def synthetic_parquet(path: Path, rows: int, pool: list[str], group_rows: int) -> Path:
+    """``rows`` formulas drawn (seeded) from ``pool``, with an ``id``; one row group per
+    ``group_rows`` rows, so a worker reads only the groups of its partition."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path.exists():
+        return path
+    rng = np.random.default_rng(0)
+    choices = np.array(pool, dtype=object)
+    tmp = path.with_suffix(".tmp")
+    schema = pa.schema([("formula", pa.string()), ("id", pa.int64())])
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for start in range(0, rows, group_rows):
+            n = min(group_rows, rows - start)
+            table = pa.table(
+                {
+                    "formula": pa.array(choices[rng.integers(len(choices), size=n)], pa.string()),
+                    "id": pa.array(np.arange(start, start + n), pa.int64()),
+                },
+                schema=schema,
+            )
+            writer.write_table(table, row_group_size=group_rows)
+    tmp.rename(path)
+    return path
+
+
+def train_gap_linear(root: Path, out: Path) -> Path:
+    """The cheapest honest model for the memory run: composition features + RidgeCV."""
+    from matfuse.pipeline import PropertyModel
+
+    if not out.exists():
+        frame = pd.read_csv(root / "compositions" / "matbench" / "expt_gap.csv")
+        model = PropertyModel(encoders=["composition"], input_type="composition", model="linear")
+        model.fit(frame["formula"].tolist(), frame["target"].to_numpy(), target_names=["gap"])
+        model.save(out)
+    return out
+
+
+def memory_run(root: Path, work: Path, args: argparse.Namespace, deadline: float) -> dict:
+    """A real screen of ``--synthetic-rows`` rows, stopped at the deadline and resumed.
+
+    Each invocation is one chunk: the screen resumes from the partitions already written
+    (the engine's resume), runs until done or until ``--max-minutes``, and records the
+    chunk's peak RSS of the whole process tree, CPU seconds and rows written so far (the
+    chunks accumulate in ``synthetic-out/chunks.json``).
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    rows = args.synthetic_rows
+    model = train_gap_linear(root, work / "gap-linear-model")
+    enumerated = work / f"formulas-{args.formulas}.csv.gz"  # the compositions stage's library
+    if enumerated.exists() and args.formulas >= args.synthetic_pool:
+        pool = pd.read_csv(enumerated, nrows=args.synthetic_pool)["formula"].tolist()
+    else:
+        pool = enumerate_formulas(args.synthetic_pool)
+    library = synthetic_parquet(
+        work / f"synthetic-{rows}-pool{len(pool)}.parquet", rows, pool, args.memory_partition_rows
+    )
+    out = work / f"synthetic-{rows}-out"
+    record = out / "chunks.json"
+    chunks = json.loads(record.read_text()) if record.exists() else []
+    started = time.perf_counter()
+
+    def progress(partitions: int, done: int) -> None:
+        print(
+            f"  memory: {partitions} partitions, {done} rows this chunk, "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        if time.time() > deadline:
+            raise _Stop
+
+    load = os.getloadavg()[0]
+    complete = True
+    with ProcessTree() as tree:
+        try:
+            result = screen(
+                model,
+                library,
+                out,
+                top=100,
+                workers=2,
+                partition_rows=args.memory_partition_rows,
+                on_progress=progress,
+            )
+        except _Stop:
+            complete = False
+    parts = sorted((out / "predictions").glob("part-*.parquet"))
+    written = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    chunk = {
+        "complete": complete,
+        "rows_written_total": written,
+        "partitions_written_total": len(parts),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "cpu_s_process_tree": round(tree.cpu_seconds, 1),
+        # the driver (scheduler, client, this sampler) vs the worker processes: the driver's
+        # share grows with wall time (an idle local cluster costs ~3 % of a core), so on a
+        # loaded machine the whole-tree projection is the pessimistic one
+        "cpu_s_workers": round(tree.child_cpu_seconds, 1),
+        "rows_per_worker_cpu_s": round(result.rows / max(tree.child_cpu_seconds, 1e-9), 1),
+        "peak_rss_gb": round(tree.peak / 1e9, 3),
+        "load_1min_before": round(load, 2),
+        "load_1min_after": round(os.getloadavg()[0], 2),
+    }
+    if complete:
+        chunk.update(
+            {
+                "rows": result.rows,
+                "invalid": result.invalid,
+                "failures": len(result.failures),
+                "resumed_partitions": result.resumed,
+            }
+        )
+    chunks.append(chunk)
+    record.write_text(json.dumps(chunks, indent=2) + "\n")
+    done_rows = [c["rows_written_total"] for c in chunks]
+    cpu = sum(c["cpu_s_process_tree"] for c in chunks)
+    return {
+        "library": f"{rows:,} synthetic rows (formula, id; parquet, row groups of "
+        f"{args.memory_partition_rows:,}) drawn with replacement from {len(pool):,} "
+        "enumerated formulas",
+        "model": "composition encoder + linear (RidgeCV, conformal), trained on expt_gap",
+        "partition_rows": args.memory_partition_rows,
+        "chunks": chunks,
+        "rows_written": done_rows[-1],
+        "complete": complete,
+        "peak_rss_gb_max_over_chunks": max(c["peak_rss_gb"] for c in chunks),
+        "cpu_s_all_chunks": round(cpu, 1),
+        "rows_per_cpu_s": round(done_rows[-1] / cpu, 1) if cpu else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=None)
@@ -308,11 +477,21 @@ def main() -> None:
         "--formula-rows", type=int, default=0, help="screen only this prefix (0: all)"
     )
     parser.add_argument("--synthetic-rows", type=int, default=0)
+    parser.add_argument(
+        "--synthetic-pool",
+        type=int,
+        default=1_000_000,
+        help="formulas the synthetic library draws from",
+    )
+    parser.add_argument("--memory-partition-rows", type=int, default=50_000)
     parser.add_argument("--partition-rows", type=int, default=5_000)
     parser.add_argument("--work", default="/tmp/matfuse-screening")
     parser.add_argument("--max-minutes", type=float, default=70.0)
     parser.add_argument("--stages", default="moses,compositions,plan-memory")
     parser.add_argument("--out", default=str(RESULTS / "screening.json"))
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the results of stages not rerun in --out"
+    )
     parser.add_argument("--markdown-only", action="store_true", help="rewrite the .md from --out")
     args = parser.parse_args()
     if args.markdown_only:
@@ -336,8 +515,24 @@ def main() -> None:
         ),
     }
 
+    if args.keep and Path(args.out).exists():  # stages not rerun keep their last result
+        import json
+
+        before = json.loads(Path(args.out).read_text())
+        payload["earlier_runs"] = {
+            name: result.get("command", before["provenance"]["command"])
+            for name, result in before["results"].items()
+        }
+        for result in before["results"].values():
+            result.setdefault("command", before["provenance"]["command"])
+            result.setdefault("date", before["provenance"]["date"])
+        payload["results"] = before["results"]
+
     def save() -> None:
         payload["machine_load_1min_at_end"] = os.getloadavg()[0]
+        for result in payload["results"].values():  # each stage says what produced it
+            result.setdefault("command", payload["provenance"]["command"])
+            result.setdefault("date", payload["provenance"]["date"])
         write_json(Path(args.out), payload)
         Path(args.out).with_suffix(".md").write_text(markdown(payload))
 
@@ -367,7 +562,8 @@ def main() -> None:
         one, two = runs["1_workers"], runs["2_workers"]
         payload["results"]["moses"] = {
             "library": f"MOSES train.csv.gz, first {args.moses_rows} of 1,584,663 rows",
-            "model": "default fused (ecfp-count, rdkit2d, maccs; auto) trained on ESOL train",
+            "model": f"default fused ({', '.join(_default_encoders())}; auto) trained on ESOL "
+            "train",
             "objective": "p(-4 <= logS <= -2) from the predicted mean and std",
             **runs,
             "speedup_2_over_1": round(two["rows_per_s"] / one["rows_per_s"], 3),
@@ -392,23 +588,37 @@ def main() -> None:
                 head = pd.read_csv(library, nrows=args.formula_rows)
                 with gzip.open(screened, "wt") as handle:
                     head.to_csv(handle, index=False)
-        out = work / "formulas-out"
-        if out.exists():
-            import shutil
+        runs = {}
+        for workers in (1, 2):
+            out = work / f"formulas-out-{workers}w"
+            if out.exists():
+                import shutil
 
-            shutil.rmtree(out)
-        run = timed_screen(
-            model, screened, out, top=100, workers=2, partition_rows=args.partition_rows * 2
-        )
-        print("compositions", run, flush=True)
+                shutil.rmtree(out)
+            runs[f"{workers}_workers"] = timed_screen(
+                model,
+                screened,
+                out,
+                top=100,
+                workers=workers,
+                partition_rows=args.partition_rows * 2,
+            )
+            print("compositions", workers, runs[f"{workers}_workers"], flush=True)
+        one, two = runs["1_workers"], runs["2_workers"]
         rows = args.formula_rows if screened != library else n
         payload["results"]["compositions"] = {
             "library": f"{n} charge-balanced formulas enumerated (pymatgen common oxidation "
             "states: A_a B_b X_x, then A_a B_b C_c X_x); "
             + ("all screened" if screened == library else f"the first {rows} screened"),
-            "extrapolated_full_library_hours_2_workers": round(n / run["rows_per_s"] / 3600, 2),
             "model": "composition encoder + auto, trained on matbench expt_gap",
-            "2_workers": run,
+            **runs,
+            "speedup_2_over_1": round(two["rows_per_s"] / one["rows_per_s"], 3),
+            "extrapolated_full_library_hours_2_workers (wall, this load)": round(
+                n / two["rows_per_s"] / 3600, 2
+            ),
+            "extrapolated_full_library_hours_2_dedicated_cores (from CPU s)": round(
+                n / two["projected_rows_per_hour_2_dedicated_cores"], 2
+            ),
             "baseline_read_only_rows_per_s": round(read_only_rate(screened), 1),
         }
         save()
@@ -417,25 +627,8 @@ def main() -> None:
         print("plan-memory", payload["results"]["plan_memory"], flush=True)
         save()
     if "memory" in stages and args.synthetic_rows and time.time() < deadline:
-        model = train_gap(root, work / "gap-model")
-        library = work / f"synthetic-{args.synthetic_rows}.csv"
-        if not library.exists():
-            rng = np.random.default_rng(0)
-            pool = np.array(enumerate_formulas(1000))
-            with open(library, "w") as handle:
-                handle.write("formula\n")
-                for start in range(0, args.synthetic_rows, 1_000_000):
-                    n = min(1_000_000, args.synthetic_rows - start)
-                    handle.write("\n".join(rng.choice(pool, n)) + "\n")
-        out = work / "synthetic-out"
-        run = timed_screen(
-            model, library, out, top=100, workers=2, partition_rows=args.partition_rows * 20
-        )
-        print("memory", run, flush=True)
-        payload["results"]["memory"] = {
-            "library": f"{args.synthetic_rows} rows drawn from 1000 enumerated formulas",
-            "2_workers": run,
-        }
+        payload["results"]["memory"] = memory_run(root, work, args, deadline)
+        print("memory", payload["results"]["memory"], flush=True)
         save()
     save()
 

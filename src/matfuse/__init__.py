@@ -26,6 +26,7 @@ _LAZY = {
     "load_encoder": "matfuse.api",
     "evaluate_single": "matfuse.api",
     "evaluate_fused": "matfuse.api",
+    "crystal_search": "matfuse.api",
     "get_encoder": "matfuse.encoders",
     "list_encoders": "matfuse.encoders",
     "register_encoder": "matfuse.encoders",

@@ -120,3 +120,15 @@ def evaluate_fused(
     """
     args = (train_smiles, train_y, test_smiles, test_y, model, input_type)
     return _evaluate(list(names), True, *args)
+
+
+def crystal_search(elements: Sequence[str] | str, **options: Any) -> Any:
+    """Explore a chemical system as ``matfuse crystal-search`` does; ``options`` are those of
+    :func:`matfuse.crystals.explore.explore` (strategy, budget, seed, objective, out_dir...).
+
+    >>> result = crystal_search("Li,Co,O", budget=30, strategy="substitution")  # doctest: +SKIP
+    >>> result.counts()["stable_unique"]  # doctest: +SKIP
+    """
+    from matfuse.crystals.explore import explore
+
+    return explore(elements, **options)

@@ -175,11 +175,11 @@ class PropertyModel(BaseEstimator):
         """Whether ``model`` reads the inputs itself instead of encoded features."""
         return get_spec(self.model).end_to_end
 
-    def _end_to_end_model(self) -> Any:
-        """An unfitted network of the end-to-end ``model`` (one target's)."""
+    def _end_to_end_model(self, task: str = "regression") -> Any:
+        """An unfitted network of the end-to-end ``model`` (one target's, of ``task``)."""
         return make_estimator(
             self.model,
-            "regression",
+            task,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
             **(self.model_params or {}),
@@ -264,7 +264,8 @@ class PropertyModel(BaseEstimator):
         if usable.sum() < 2:
             raise ValueError("fewer than two rows with a valid input and a label")
         self.target_models_ = [
-            self._end_to_end_model().fit(list(features), Y[:, j]) for j in range(Y.shape[1])
+            self._end_to_end_model(task_types[j]).fit(list(features), Y[:, j])
+            for j in range(Y.shape[1])
         ]
         self.target_names_ = names
         self.task_types_ = task_types
@@ -283,7 +284,8 @@ class PropertyModel(BaseEstimator):
     def predict_with_uncertainty(self, blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Predictions, std and intervals from encoder blocks, NaN for unusable rows.
 
-        An end-to-end model gives predictions only (std and intervals stay NaN).
+        An end-to-end model gives predictions (probabilities for classes) and, where it has
+        ``predict_std``, a std; no intervals.
         """
         if self.end_to_end:
             features = self._end_to_end_features(blocks)
@@ -298,7 +300,13 @@ class PropertyModel(BaseEstimator):
         }
         if self.end_to_end:
             for j, network in enumerate(self.target_models_):
-                out["pred"][:, j] = network.predict(list(features))
+                rows = list(features)
+                classes = self.task_types_[j] == "classification"
+                out["pred"][:, j] = (
+                    network.predict_proba(rows)[:, 1] if classes else network.predict(rows)
+                )
+                if hasattr(network, "predict_std"):
+                    out["std"][:, j] = network.predict_std(rows)
         elif ok.any():
             X = self.fusion_.transform_blocks({k: v[ok] for k, v in blocks.items()})
             out["pred"][ok] = self.estimator_.predict(X)
@@ -356,8 +364,8 @@ class PropertyModel(BaseEstimator):
     def _uncertainty_outputs(self) -> tuple[list[bool], list[bool]]:
         """Per target, whether the model gives a spread and whether it gives an interval."""
         if self.end_to_end:
-            none = [False] * len(self.target_names_)
-            return none, list(none)
+            has_std = [hasattr(network, "predict_std") for network in self.target_models_]
+            return has_std, [False] * len(self.target_names_)
         has_std = [mode in ("native", "ensemble") for mode in self.estimator_.uncertainty_]
         has_interval = [tm.conformal is not None for tm in self.estimator_.target_models_]
         return has_std, has_interval
@@ -413,7 +421,8 @@ class PropertyModel(BaseEstimator):
         for j, network in enumerate(self.target_models_):
             state, weights = network.state()
             arrays.update({f"{j}.{k}": np.ascontiguousarray(v) for k, v in weights.items()})
-            targets.append({"params": network.get_params(), "state": state})
+            params = {k: v for k, v in network.get_params().items() if not callable(v)}
+            targets.append({"params": params, "state": state})
         return arrays, {"end_to_end": {"model": self.model, "targets": targets}}
 
     @classmethod
@@ -441,7 +450,8 @@ class PropertyModel(BaseEstimator):
             for j, target in enumerate(section["targets"]):
                 prefix = f"{j}."
                 weights = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-                network = make_estimator(model.model, "regression", **target["params"])
+                task = config["task_types"][j]
+                network = make_estimator(model.model, task, **target["params"])
                 model.target_models_.append(network.load_state(target["state"], weights))
         else:
             model.fusion_ = model._fusion().load_state_tensors(

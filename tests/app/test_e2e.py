@@ -40,7 +40,7 @@ def test_full_workflow(page, artifacts: Path, capsys, tmp_path: Path):
     # Represent: two fast encoders, then the latent map
     _tab(page, "2 · Represent")
     boxes = page.locator("#encoders-smiles")
-    for name in ("ecfp-count", "rdkit2d"):
+    for name in ("ecfp-count", "rdkit2d-fast"):
         boxes.locator(f"input[name='{name}']").uncheck()
     for name in ("ecfp", "maccs"):
         boxes.locator(f"input[name='{name}']").check()
@@ -210,7 +210,7 @@ def test_sessions_are_isolated_and_training_does_not_block_others(
     try:
         _load_demo(first)
         _tab(first, "2 · Represent")
-        for name in ("ecfp-count", "rdkit2d"):
+        for name in ("ecfp-count", "rdkit2d-fast"):
             first.locator(f"#encoders-smiles input[name='{name}']").uncheck()
         _tab(first, "3 · Learn")
         first.locator("#model-choice input").click()

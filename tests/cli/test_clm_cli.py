@@ -36,6 +36,7 @@ def _one_line_exit_2(args: list[str]) -> str:
         (["--steps", "0"], "--steps must be positive"),
         (["--max-minutes", "-1"], "must be positive"),
         (["--device", "tpu"], "unknown device"),
+        (["--stream-order", "random"], "unknown --stream-order"),
         (["--resume"], "holds no run"),
         (["--init", "no-such-model"], "no-such-model"),
     ],

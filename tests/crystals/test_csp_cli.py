@@ -20,6 +20,9 @@ runner = CliRunner()
         (["MgAl2O4", "--z", "10"], "over the limit of 40"),
         (["NaCl", "--strategy", "genetic"], "unknown crystal generator 'genetic'"),
         (["NaCl", "--budget", "0"], "at least 1 relaxation"),
+        (["NaCl", "--workers", "0"], "--workers 0: need at least 1"),
+        (["NaCl", "--potential", "mace"], "unknown potential 'mace'"),
+        (["NaCl", "--reference", "missing.cif"], "--reference missing.cif"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):

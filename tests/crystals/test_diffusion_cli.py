@@ -116,3 +116,55 @@ def test_generate_writes_the_csp_output_contract(trained, tmp_path):
     again = tmp_path / "again"
     assert runner.invoke(app, [*args[:-1], str(again)]).exit_code == 0
     assert pd.read_csv(again / "candidates.csv")["cif"].tolist() == table["cif"].tolist()
+
+
+@pytest.fixture(scope="module")
+def trained_de_novo(table, tmp_path_factory):
+    frame = pd.read_csv(table)
+    frame["heat_ref"] = [0.1, "n/a", 0.9, 0.5]  # a non-numeric cell is "unknown", not fatal
+    path = tmp_path_factory.mktemp("data") / "labelled.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path_factory.mktemp("runs") / "joint"
+    args = ["crystal-train", str(path), "--out", str(out), "--max-steps", "3", "--hidden", "16"]
+    args += ["--layers", "1", "--batch-size", "2", "--de-novo", "--condition-on", "heat_ref"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_generate_de_novo_without_formula(trained_de_novo, tmp_path):
+    out = tmp_path / "dn"
+    args = ["crystal-generate", "--model", str(trained_de_novo), "--n", "4", "--seed", "0"]
+    args += ["--steps", "3", "--elements", "Sr,Ti,O", "--condition", "heat_ref=0.2"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "candidates.csv")
+    assert len(table) == 4 and "smact_valid" in table.columns
+    assert all(o.startswith("diffusion:joint:de-novo:") for o in table["origin"])
+    for cif in table["cif"]:
+        s = Structure.from_str(cif, fmt="cif")
+        assert {e.symbol for e in s.composition.elements} <= {"Sr", "Ti", "O"}
+    # valid in de novo mode means no overlap and a charge-balanced composition
+    assert not (table["valid"] & ~table["smact_valid"]).any()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--condition", "heat_ref"], "write NAME=VALUE"),
+        (["--condition", "band_gap=1"], "no condition band_gap"),
+        (["--elements", "Sr,Qq"], "unknown element 'Qq'"),
+        (["--formula", "SrTiO3", "--elements", "Sr"], "for de novo mode"),
+        (["--guidance", "-1"], "must be >= 0"),
+    ],
+)
+def test_generate_de_novo_bad_input_is_one_line(trained_de_novo, tmp_path, extra, message):
+    args = ["crystal-generate", "--model", str(trained_de_novo), "--n", "2", *extra]
+    _one_error_line(runner.invoke(app, [*args, "--out", str(tmp_path / "o")]), message)
+
+
+def test_csp_only_model_refuses_de_novo_and_conditions(trained, tmp_path):
+    args = ["crystal-generate", "--model", str(trained), "--out", str(tmp_path / "o")]
+    _one_error_line(runner.invoke(app, args), "CSP only")
+    cond = [*args, "--formula", "SrTiO3", "--condition", "heat_ref=1"]
+    _one_error_line(runner.invoke(app, cond), "without property conditions")

@@ -112,3 +112,112 @@ def test_substitution_stops_when_its_prototypes_run_out(tmp_path):
     relaxer = FakeRelaxer()
     result = _run(tmp_path / "sub", relaxer, budget=50, strategy="substitution")
     assert 1 <= result.n_relaxations == relaxer.candidate_calls < 50
+
+
+# ------------------------------------------------------------------- parallel (dask)
+
+
+@pytest.fixture(scope="module")
+def dask_pool():
+    pytest.importorskip("distributed")
+    import sys
+
+    import cloudpickle
+
+    from matfuse.crystals.parallel import DaskPool
+
+    # the workers cannot import this test module: send FakeRelaxer by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with DaskPool(workers=2) as pool:  # two process workers, as on a laptop
+        yield pool
+
+
+class StatelessRelaxer(FakeRelaxer):
+    """As FakeRelaxer, but failing by the structure (4-atom cells), not by a call count:
+    each worker process has its own copy, so a counter would differ between runs."""
+
+    def __call__(self, structure, relax_cell=True):
+        if structure.composition.reduced_formula == self.formula and len(structure) == 4:
+            raise RuntimeError("exploded")
+        return super().__call__(structure, relax_cell)
+
+
+def _fingerprint(result):
+    return [
+        (c.index, c.origin, None if c.error else c.energy_per_atom, c.error)
+        for c in result.by_evaluation()
+    ]
+
+
+def _search(out, pool=None, strategy="random", budget=6, batch_size=None, on_progress=None):
+    return crystal_structure_prediction(
+        "NaCl",
+        z=(1, 2),
+        strategy=strategy,
+        budget=budget,
+        seed=5,
+        out_dir=out,
+        relaxer=StatelessRelaxer(),
+        potential="fake",
+        write_outputs=False,
+        pool=pool,
+        batch_size=batch_size,
+        on_progress=on_progress,
+    )
+
+
+def test_dask_workers_give_the_serial_results(tmp_path, dask_pool):
+    assert dask_pool.n_workers == 2
+    serial = _search(tmp_path / "serial")
+    parallel = _search(tmp_path / "parallel", pool=dask_pool)
+    assert _fingerprint(parallel) == _fingerprint(serial)
+    assert parallel.n_relaxations == 6  # the budget counts relaxations exactly
+    assert 0 < parallel.n_failed < 6  # failures recorded, not fatal
+    records = Journal(tmp_path / "parallel" / JOURNAL_NAME).of_kind("candidate")
+    assert sorted(r["index"] for r in records) == list(range(6))
+
+
+def test_learning_generator_in_batches_matches_serial_batches(tmp_path, dask_pool):
+    pytest.importorskip("ase_ga")
+    # ea proposes from the results it has seen: a batch of 2 is the unit of the search
+    serial = _search(tmp_path / "serial", strategy="ea", budget=9, batch_size=2)
+    parallel = _search(tmp_path / "parallel", pool=dask_pool, strategy="ea", budget=9)
+    assert _fingerprint(parallel) == _fingerprint(serial)
+    assert any(":init:" not in c.origin for c in parallel.candidates)  # offspring happened
+    params = json.loads((tmp_path / "parallel" / "run.json").read_text())
+    assert params["batch_size"] == 2
+    with pytest.raises(ValueError, match="batch_size"):
+        _search(tmp_path / "parallel", strategy="ea", budget=9)  # serial resume refused
+
+
+def test_parallel_run_resumes_after_interruption(tmp_path, dask_pool):
+    full = _search(tmp_path / "full")
+
+    def stop_after_three(n, budget, best, origin):
+        if n == 3:
+            raise Interrupted  # in the middle of the second batch of two
+
+    with pytest.raises(Interrupted):
+        _search(tmp_path / "cut", pool=dask_pool, on_progress=stop_after_three)
+    journal = tmp_path / "cut" / JOURNAL_NAME
+    assert len(Journal(journal).of_kind("candidate")) == 3
+    resumed = _search(tmp_path / "cut", pool=dask_pool)
+    assert resumed.n_resumed == 3
+    assert _fingerprint(resumed) == _fingerprint(full)
+    indices = [r["index"] for r in Journal(journal).of_kind("candidate")]
+    assert sorted(indices) == list(range(6))  # nothing relaxed twice
+
+
+def test_an_existing_scheduler_is_used_by_address(tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    from matfuse.crystals.parallel import DaskPool, make_pool
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False) as cluster:
+        with DaskPool(scheduler=cluster.scheduler_address) as pool:
+            assert pool.n_workers == 2 and "scheduler" in pool.description
+            result = _search(tmp_path / "remote", pool=pool, budget=4)
+    assert _fingerprint(result) == _fingerprint(_search(tmp_path / "serial", budget=4))
+    with pytest.raises(ValueError, match="at least 1"):
+        make_pool(workers=0)

@@ -7,7 +7,17 @@ from sklearn.pipeline import make_pipeline
 import matfuse
 from matfuse.encoders import get_encoder, list_encoders, parse_encoder_spec
 
-FAST = ["ecfp", "ecfp-count", "fcfp", "fcfp-count", "maccs", "atompair", "torsion", "rdkit2d"]
+FAST = [
+    "ecfp",
+    "ecfp-count",
+    "fcfp",
+    "fcfp-count",
+    "maccs",
+    "atompair",
+    "torsion",
+    "rdkit2d",
+    "rdkit2d-fast",
+]
 
 
 def test_registry_lists_every_encoder_with_metadata():
@@ -41,7 +51,7 @@ def test_invalid_rows_are_nan_and_valid_rows_finite(name, smiles):
     assert block.valid.tolist() == [True] * 5 + [False, False] + [True] * 3
     assert np.isnan(block.values[5]).all() and np.isnan(block.values[6]).all()
     assert block.errors[5].startswith("unparsable")
-    if name != "rdkit2d":  # a few RDKit descriptors can be NaN for odd molecules
+    if not name.startswith("rdkit2d"):  # a few RDKit descriptors can be NaN for odd molecules
         assert np.isfinite(block.values[block.valid]).all()
 
 
@@ -67,6 +77,36 @@ def test_rdkit_descriptors_match_rdkit():
     assert mw == pytest.approx(
         Descriptors.MolWt(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")), rel=1e-5
     )
+
+
+def test_fast_descriptors_are_rdkit2d_columns(smiles):
+    from rdkit.Chem import Descriptors
+
+    from matfuse.encoders.descriptors import FAST_DROPPED
+
+    full, fast = get_encoder("rdkit2d", cache=False), get_encoder("rdkit2d-fast", cache=False)
+    all_names = [n for n, _ in Descriptors._descList]
+    kept = [n for n in all_names if n not in FAST_DROPPED]
+    assert fast.dim == len(kept) == len(all_names) - len(FAST_DROPPED) and fast.dim > 150
+    assert {"qed", "SPS", "Ipc", "BCUT2D_MWHI"} <= FAST_DROPPED <= set(all_names)
+    names = list(fast.get_feature_names_out())
+    assert names == [f"rdkit2d-fast_{n}" for n in kept]
+    # odd molecules too: a charged salt, a lone ion, one heavy atom, a large ring system
+    batch = [*smiles, "[Na+].[Cl-]", "[NH4+]", "C", "c1ccc2cc3ccccc3cc2c1", "CC(=O)[O-].[K+]"]
+    A, B = full.transform(batch), fast.transform(batch)
+    columns = [all_names.index(n) for n in kept]
+    np.testing.assert_array_equal(A[:, columns], B)  # bit for bit, NaNs where rdkit2d's
+    for summary in ("MaxEStateIndex", "MinEStateIndex", "MaxAbsEStateIndex", "MinAbsEStateIndex"):
+        assert np.isfinite(B[:, kept.index(summary)]).all()
+
+
+def test_fast_descriptors_flag_a_bad_row_and_keep_the_others():
+    block = get_encoder("rdkit2d-fast").encode_block(["CCO", "C1CC(", "c1ccccc1O"])
+    assert block.valid.tolist() == [True, False, True]
+    assert block.errors[1].startswith("unparsable") and np.isnan(block.values[1]).all()
+    names = list(get_encoder("rdkit2d-fast").get_feature_names_out())
+    mw = block.values[:, names.index("rdkit2d-fast_MolWt")]
+    assert mw[0] == pytest.approx(46.069, abs=1e-3) and mw[2] == pytest.approx(94.113, abs=1e-3)
 
 
 def test_batch_deduplication_and_cache_give_identical_rows(smiles):

@@ -18,7 +18,7 @@ def test_registry_lists_the_materials_encoders():
     assert specs["chgnet"].modality == "structure" and specs["chgnet"].dim == 65
     assert specs["chgnet"].pretrained and not specs["composition"].pretrained
     assert get_encoder("structure-descriptors:rdf_bins=16").dim == 44
-    assert {s.name for s in list_encoders("composition")} == {"composition"}
+    assert {s.name for s in list_encoders("composition")} == {"composition", "transfer"}
 
 
 def test_composition_invalid_rows_are_nan_and_valid_rows_finite(nacl):

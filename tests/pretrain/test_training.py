@@ -111,6 +111,64 @@ def test_stream_resumes_on_the_same_batches(corpus):
     assert bucketed < at_random
 
 
+def _sorted_corpus(tmp_path):
+    """A corpus in a meaningful order, as MOSES and ZINC are: chain length grows with the row."""
+    smiles = ["C" * (1 + i // 20) + "O" for i in range(400)]
+    path = tmp_path / "sorted.smi"
+    path.write_text("\n".join(smiles) + "\n")
+    return path, smiles
+
+
+def _epoch_rows(stream, n_batches):
+    it = stream()
+    rows = []
+    for _ in range(n_batches):
+        _, batch = next(it)
+        rows += [int((t != 0).sum()) for t in batch.tokens]  # token count tracks chain length
+    return rows
+
+
+def test_shuffled_stream_mixes_a_sorted_corpus_and_holds_out_a_random_sample(tmp_path):
+    path, smiles = _sorted_corpus(tmp_path)
+    tok = SmilesTokenizer().fit(smiles)
+    stream = CorpusStream(path, tok, batch_size=20, max_len=64, chunk_size=100, n_heldout=40)
+    heldout = stream.heldout()
+    assert len(heldout) == 40
+    lengths = [len(s) for s in heldout]
+    assert min(lengths) < 6 and max(lengths) > 16  # drawn from the whole file, not its head
+    _, _, train = stream._split()
+    assert len(train) == 360 and not set(train) & set(stream._heldout_idx.tolist())
+    # the first chunk (100 rows) spans the file: file order would give only the shortest
+    first_chunk = _epoch_rows(stream, 5)
+    assert max(first_chunk) - min(first_chunk) > 10
+    in_file_order = CorpusStream(
+        path, tok, batch_size=20, max_len=64, chunk_size=100, n_heldout=40, order="file"
+    )
+    assert in_file_order.heldout() == smiles[:40]
+    assert max(_epoch_rows(in_file_order, 5)) - min(_epoch_rows(in_file_order, 5)) <= 6
+    # same seed, same order; another seed, another order
+    again = CorpusStream(path, tok, batch_size=20, max_len=64, chunk_size=100, n_heldout=40)
+    assert again.heldout() == heldout and _epoch_rows(again, 5) == first_chunk
+    other = CorpusStream(path, tok, batch_size=20, max_len=64, chunk_size=100, n_heldout=40, seed=1)
+    assert other.heldout() != heldout
+
+
+def test_shuffled_epochs_cover_every_training_row_once(tmp_path):
+    path, smiles = _sorted_corpus(tmp_path)
+    tok = SmilesTokenizer().fit(smiles)
+    stream = CorpusStream(path, tok, batch_size=20, max_len=64, chunk_size=100, n_heldout=40)
+    _, _, train = stream._split()
+    chunks = list(stream.chunks(0))
+    assert sorted(s for c in chunks for s in c) == sorted(smiles[i] for i in train)
+    assert chunks != list(stream.chunks(1))  # a new permutation each epoch
+
+
+def test_an_unknown_stream_order_is_refused(tmp_path):
+    path, smiles = _sorted_corpus(tmp_path)
+    with pytest.raises(ValueError, match="order"):
+        CorpusStream(path, SmilesTokenizer().fit(smiles), 4, 64, order="random")
+
+
 def test_graph_model_trains_and_decodes_valid_molecules(corpus, tmp_path):
     cfg = ModelConfig(encoder="ged", language="selfies", **TINY_MODEL)
     out = pretrain(

@@ -14,6 +14,7 @@ from matfuse.cli import (  # noqa: F401  (each module registers its commands)
     materials,
     screen,
     serve,
+    transfer,
 )
 from matfuse.cli.common import EXIT_INVALID_ROWS, app, user_errors
 from matfuse.cli.generate import generate

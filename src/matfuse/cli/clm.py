@@ -31,7 +31,14 @@ def clm_train(
         str | None,
         typer.Option(help="Fine-tune from a model: `clm` (shipped) or a model directory."),
     ] = None,
-    heldout: Annotated[int, typer.Option(help="First N corpus rows held out.")] = 2000,
+    heldout: Annotated[int, typer.Option(help="Corpus rows held out (a random sample).")] = 2000,
+    stream_order: Annotated[
+        str,
+        typer.Option(
+            help="shuffled (rows permuted across the corpus each epoch) | file (file order, "
+            "for corpora shuffled beforehand or too big for memory)"
+        ),
+    ] = "shuffled",
     eval_every: Annotated[int, typer.Option(help="Steps between evaluations.")] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 200,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
@@ -45,6 +52,7 @@ def clm_train(
     """
     from matfuse.foundation.clm import ARCHITECTURES, CLMConfig
     from matfuse.pretrain.clm import CLMTrainConfig
+    from matfuse.pretrain.data import STREAM_ORDERS
 
     with user_errors():
         if not data.exists():
@@ -63,6 +71,10 @@ def clm_train(
             raise ValueError("--lr and --max-minutes must be positive")
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             raise ValueError(f"unknown device {device!r}; choose auto, cpu or cuda")
+        if stream_order not in STREAM_ORDERS:
+            raise ValueError(
+                f"unknown --stream-order {stream_order!r}; choose {', '.join(STREAM_ORDERS)}"
+            )
         if device.startswith("cuda"):
             import torch
 
@@ -88,6 +100,7 @@ def clm_train(
         lr=lr,
         max_minutes=max_minutes,
         n_heldout=heldout,
+        stream_order=stream_order,
         eval_every=eval_every,
         checkpoint_every=checkpoint_every,
         threads=threads,

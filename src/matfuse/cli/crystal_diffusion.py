@@ -1,4 +1,4 @@
-"""``crystal-train`` and ``crystal-generate``: the learned crystal generator (CSP mode)."""
+"""``crystal-train`` and ``crystal-generate``: the learned crystal generator (CSP and de novo)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,29 @@ def crystal_train(
     column: Annotated[str, typer.Option(help="Column holding the CIF text.")] = "cif",
     max_atoms: Annotated[int, typer.Option(help="Skip cells with more atoms.")] = 64,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = 1,
+    de_novo: Annotated[
+        bool,
+        typer.Option("--de-novo", help="Also learn atom types (one model for CSP and de novo)."),
+    ] = False,
+    condition_on: Annotated[
+        list[str] | None,
+        typer.Option("--condition-on", help="Numeric column to condition on (repeatable)."),
+    ] = None,
+    p_csp: Annotated[
+        float, typer.Option(help="De novo: share of cells trained with all types given.")
+    ] = 0.5,
+    p_drop: Annotated[
+        float, typer.Option(help="Share of cells trained without their conditions (CFG).")
+    ] = 0.2,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Warm-start a new run from this model directory.")
+    ] = None,
 ) -> None:
-    """Train a CSP flow-matching crystal generator on TABLE; `--resume` continues exactly.
+    """Train a flow-matching crystal generator on TABLE; `--resume` continues exactly.
+
+    `--de-novo` adds a type head (masked discrete flow matching over elements), so the model
+    generates compositions too; `--condition-on heat_ref` learns classifier-free guidance on
+    that column. Under `torchrun --nproc-per-node N` the steps are data-parallel.
 
     Bad rows (unparsable CIF, disordered, too many atoms) are skipped and counted. Writes
     OUT/checkpoint/, OUT/metrics.jsonl (one line per step) and OUT/model/ (JSON +
@@ -67,10 +88,18 @@ def crystal_train(
             raise ValueError(f"--out {out} already holds a run; add --resume to continue it")
         if batch_size < 1 or hidden < 8 or layers < 1:
             raise ValueError("--batch-size, --hidden and --layers must be positive")
+        if not (0.0 <= p_csp <= 1.0 and 0.0 <= p_drop <= 1.0):
+            raise ValueError("--p-csp and --p-drop are probabilities in [0, 1]")
+        if init_from is not None:
+            from matfuse.crystals.diffusion.persistence import resolve_model_path
+
+            init_from = resolve_model_path(init_from)
         _threads(threads)
         from matfuse.crystals.diffusion.data import crystal_set_from_table
 
-        crystals = crystal_set_from_table(table, column=column, max_atoms=max_atoms)
+        crystals = crystal_set_from_table(
+            table, column=column, max_atoms=max_atoms, properties=tuple(condition_on or ())
+        )
 
     from matfuse.crystals.diffusion.training import train_crystal_flow
 
@@ -83,17 +112,20 @@ def crystal_train(
         max_minutes=max_minutes,
         checkpoint_every=checkpoint_every,
         seed=seed,
+        p_csp=p_csp,
+        p_drop=p_drop,
     )
     with user_errors():
         result = train_crystal_flow(
             crystals,
             out,
             config=config,
-            architecture=DenoiserConfig(hidden=hidden, layers=layers),
+            architecture=DenoiserConfig(hidden=hidden, layers=layers, type_head=de_novo),
             resume=resume,
             device=device,
             name=out.name,
             data_note=f"{table} ({len(crystals)} structures, {len(crystals.skipped)} skipped)",
+            init_from=init_from,
         )
     err_console.print(
         f"{result.steps} steps ({result.steps - result.resumed_from} this run), "
@@ -104,13 +136,31 @@ def crystal_train(
 
 @app.command("crystal-generate")
 def crystal_generate(
-    formula: Annotated[str, typer.Option("--formula", help="Composition, e.g. SrTiO3 (CSP mode).")],
+    formula: Annotated[
+        str | None,
+        typer.Option("--formula", help="Composition, e.g. SrTiO3 (CSP); omit for de novo."),
+    ] = None,
     model: Annotated[
         str, typer.Option(help="Registered name (perov5) or model directory.")
     ] = "perov5",
     n: Annotated[int, typer.Option("--n", help="Structures to generate.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the sampling noise.")] = 0,
-    z: Annotated[int, typer.Option("--z", help="Formula units per cell.")] = 1,
+    z: Annotated[int, typer.Option("--z", help="Formula units per cell (CSP).")] = 1,
+    elements: Annotated[
+        str | None,
+        typer.Option(help="De novo: allowed elements, comma-separated (e.g. Sr,Ti,O,N)."),
+    ] = None,
+    n_atoms: Annotated[
+        int | None, typer.Option(help="De novo: atoms per cell (default: drawn as in training).")
+    ] = None,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option("--condition", help="Property target NAME=VALUE, e.g. heat_ref=-0.5."),
+    ] = None,
+    guidance: Annotated[
+        float | None,
+        typer.Option(help="Classifier-free guidance scale (1 = conditional; >1 stronger)."),
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="ODE steps (default: the model's).")] = None,
     relax: Annotated[
         bool, typer.Option("--relax", help="Relax each with CHGNet, rank by energy.")
@@ -120,42 +170,69 @@ def crystal_generate(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = 1,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("generated"),
 ) -> None:
-    """Generate crystal structures of a composition with a learned generator.
+    """Generate crystal structures with a learned generator: of a composition (`--formula`,
+    CSP) or de novo (no `--formula`: atom count, elements, lattice and positions generated).
 
     Writes OUT/candidates.csv (`cif`, `cif_file`, `formula`, `spacegroup`, `origin`, `valid`,
-    `problem`; with `--relax` the relaxed CIF, `energy_per_atom`, `rmsd` and `potential`, best
-    first) and one CIF per candidate under OUT/cifs/, as `matfuse csp` does.
+    `problem`, `smact_valid`; with `--relax` the relaxed CIF, `energy_per_atom`, `rmsd` and
+    `potential`, best first) and one CIF per candidate under OUT/cifs/, as `matfuse csp`
+    does. De novo rows are valid when no two atoms are closer than 0.5 A and SMACT finds the
+    composition charge-balanced.
     """
     from matfuse.crystals.generators import check_composition
 
     with user_errors():
-        composition = check_composition(formula, (z, z), max_atoms)
+        composition = None
+        if formula is not None:
+            composition = check_composition(formula, (z, z), max_atoms)
+            if elements or n_atoms is not None:
+                raise ValueError("--elements and --n-atoms are for de novo mode (no --formula)")
         if n < 1:
             raise ValueError(f"--n {n}: need at least 1 structure")
         if steps is not None and steps < 1:
             raise ValueError(f"--steps {steps}: need at least 1")
+        if n_atoms is not None and not 1 <= n_atoms <= max_atoms:
+            raise ValueError(f"--n-atoms {n_atoms}: choose 1 to {max_atoms}")
+        if guidance is not None and guidance < 0:
+            raise ValueError(f"--guidance {guidance}: must be >= 0")
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} is a file; give a directory")
-        _threads(threads)
-        from matfuse.crystals.diffusion.sampling import get_model
+        from matfuse.crystals.diffusion.conditions import parse_conditions
+        from matfuse.crystals.diffusion.sampling import element_mask, get_model
 
+        targets = parse_conditions(condition or [])
+        allowed = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
+        element_mask(allowed)  # unknown symbols fail here, in one line
+        _threads(threads)
         flow = get_model(model)
+        if composition is None and not flow.de_novo:
+            raise ValueError(
+                f"model {model!r} is CSP only: give --formula, or train one with --de-novo"
+            )
+        if targets:
+            if flow.conditions is None:
+                raise ValueError(f"model {model!r} was trained without property conditions")
+            flow.conditions.row(targets)  # unknown property names fail here
 
     from matfuse.crystals.diffusion.outputs import generate_table, write_generated
 
-    table = generate_table(
-        flow,
-        composition,
-        n=n,
-        seed=seed,
-        z=z,
-        steps=steps,
-        relax=relax,
-        relax_steps=relax_steps,
-        model_label=model,
-    )
+    with user_errors():
+        table = generate_table(
+            flow,
+            composition,
+            n=n,
+            seed=seed,
+            z=z,
+            steps=steps,
+            relax=relax,
+            relax_steps=relax_steps,
+            model_label=model,
+            elements=allowed,
+            conditions=targets or None,
+            guidance=guidance,
+            n_atoms=n_atoms,
+        )
     path = write_generated(table, out)
     n_valid = int(table["valid"].sum())
-    err_console.print(
-        f"{len(table)} structures ({n_valid} valid) of {composition.reduced_formula} -> {path}"
-    )
+    what = composition.reduced_formula if composition is not None else "de novo crystals"
+    err_console.print(f"{len(table)} structures ({n_valid} valid) of {what} -> {path}")

@@ -38,7 +38,7 @@ def pretrain(
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 500,
     eval_every: Annotated[int, typer.Option(help="Steps between held-out evaluations.")] = 1000,
     heldout: Annotated[
-        int, typer.Option(help="First N corpus rows held out (never trained on) for evaluation.")
+        int, typer.Option(help="Corpus rows held out (never trained on) for evaluation.")
     ] = 1000,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",

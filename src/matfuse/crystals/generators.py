@@ -546,4 +546,5 @@ def make_generator(
 # generators that learn from the search's energies register themselves from their modules
 from matfuse.crystals import bayes as _bayes  # noqa: E402, F401
 from matfuse.crystals import evolution as _evolution  # noqa: E402, F401
+from matfuse.crystals import qubo as _qubo  # noqa: E402, F401
 from matfuse.crystals.diffusion import generator as _diffusion  # noqa: E402, F401

@@ -11,6 +11,18 @@ With ``out_dir`` the search is resumable: each relaxed candidate goes to the jou
 pure function of the composition, ``z`` and seed, a rerun regenerates it and skips the
 candidates already in the journal. A rerun with a larger budget continues the search.
 
+Relaxations can run in parallel (``workers=N`` on a dask ``LocalCluster``, or ``scheduler``
+for an existing cluster; :mod:`matfuse.crystals.parallel`). Proposals are then drawn in
+batches of ``batch_size`` (default: the number of workers) and relaxed together; every
+result is journaled as it completes, and the batch is shown to the generator
+(:meth:`~matfuse.crystals.generators.CandidateGenerator.observe`) in index order once all
+of it is done. For generators that ignore feedback (``random``, ``substitution``,
+``mixed``) the batch size changes nothing; for those that learn (``ea``, ``bo``) a batch
+of N is proposed knowing only the results before it, so a run with 4 workers is a
+different (slightly less informed) search than a serial one, though the same as a serial
+run with ``batch_size=4``. The batch size is recorded with such a run and a resume
+must use the same.
+
 >>> from matfuse.crystals.search import crystal_structure_prediction
 >>> result = crystal_structure_prediction("NaCl", budget=4, strategy="mixed")  # doctest: +SKIP
 >>> result.best.spacegroup  # doctest: +SKIP
@@ -22,7 +34,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,22 +43,37 @@ from typing import Any
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
-from matfuse.crystals.generators import DEFAULT_MAX_ATOMS, make_generator
+from matfuse.crystals.generators import (
+    DEFAULT_MAX_ATOMS,
+    Candidate,
+    CandidateGenerator,
+    make_generator,
+)
 from matfuse.crystals.journal import JOURNAL_NAME, Journal, check_run
 from matfuse.crystals.matching import group_duplicates, rms_distance
+from matfuse.crystals.parallel import RelaxationPool, make_pool
 from matfuse.crystals.references import ElementalReference, relax_elements
 from matfuse.materials.energy import DEFAULT_FMAX, DEFAULT_MODEL, RelaxResult
 from matfuse.materials.structures import check_structure, structure_hash
+from matfuse.registry import Registry
 from matfuse.rows import first_line
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "POTENTIALS",
     "CSPResult",
     "CandidateResult",
+    "Potential",
+    "Proposal",
     "Relaxer",
     "chgnet_relaxer",
     "crystal_structure_prediction",
+    "learns_from_feedback",
+    "make_relaxer",
+    "place_on_hull",
+    "relax_job",
+    "relax_proposals",
 ]
 
 #: ``relaxer(structure, relax_cell) -> RelaxResult``: the oracle the budget counts.
@@ -76,6 +104,53 @@ def chgnet_relaxer(
         )
 
     return relax
+
+
+@dataclass(frozen=True)
+class Potential:
+    """A registered interatomic potential: ``factory(steps, fmax, n_threads) -> Relaxer``
+    and the ``label`` every table and hull names it by."""
+
+    factory: Callable[[int, float, int | None], Relaxer]
+    label: str
+
+
+#: Potentials a search can relax with, by name (``potential="chgnet"``). A second one
+#: (SevenNet...) registers here from its own module and is at once usable by ``csp`` and
+#: ``crystal-search``; its relaxer must be picklable (cloudpickle) for parallel runs.
+POTENTIALS: Registry[Potential] = Registry("potential")
+POTENTIALS.add(
+    "chgnet",
+    Potential(chgnet_relaxer, f"CHGNet {DEFAULT_MODEL}"),
+    description="CHGNet (pretrained on MPtrj) with FIRE, from the chgnet wheel",
+    tags={"mlip", "magmoms"},
+)
+
+
+def sevennet_factory(steps: int, fmax: float, n_threads: int | None) -> Relaxer:
+    """SevenNet-0's relaxer, imported only when asked for (``sevenn`` is an optional extra)."""
+    from matfuse.materials.sevennet import sevennet_relaxer
+
+    return sevennet_relaxer(steps, fmax, n_threads)
+
+
+POTENTIALS.add(
+    "sevennet",
+    Potential(sevennet_factory, "SevenNet-0 (7net-0)"),
+    description="SevenNet-0 (7net-0) with FIRE, from the sevenn wheel (crystals extra)",
+    tags={"mlip"},
+)
+
+
+def make_relaxer(
+    potential: str = "chgnet",
+    steps: int = DEFAULT_RELAX_STEPS,
+    fmax: float = DEFAULT_FMAX,
+    n_threads: int | None = 1,
+) -> tuple[Relaxer, str]:
+    """The relaxer of a registered potential and its label (``KeyError`` if unknown)."""
+    entry = POTENTIALS.get(potential)
+    return entry.factory(steps, fmax, n_threads), entry.label
 
 
 @dataclass
@@ -210,7 +285,9 @@ def _reference_record(ref: ElementalReference) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ steps
 
 
-def _evaluate(index: int, origin: str, proposed: Structure, relax: Relaxer) -> CandidateResult:
+def evaluate_candidate(
+    index: int, origin: str, proposed: Structure, relax: Relaxer
+) -> CandidateResult:
     """Relax one candidate; any failure (an exception, a blow-up) is recorded, never raised."""
     start = time.process_time()
     try:
@@ -240,7 +317,131 @@ def _evaluate(index: int, origin: str, proposed: Structure, relax: Relaxer) -> C
     )
 
 
-def _hull_distances(
+def relax_job(job: tuple[int, str, Structure], relax: Relaxer) -> CandidateResult:
+    """:func:`evaluate_candidate` of ``(index, origin, structure)`` as a pool task (module
+    level, so that dask workers can unpickle it)."""
+    return evaluate_candidate(job[0], job[1], job[2], relax)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Candidate ``index`` of a search, from ``generator`` where it is ``local_index``.
+
+    A chemical-system search interleaves several generators, so the index that the
+    generator's feedback needs (its own stream position) differs from the search's.
+    """
+
+    index: int
+    candidate: Candidate
+    generator: CandidateGenerator
+    local_index: int
+
+    def observe(self, relaxed: Structure | None, energy_per_atom: float) -> None:
+        self.generator.observe(self.local_index, self.candidate, relaxed, energy_per_atom)
+
+
+def generator_proposals(generator: CandidateGenerator) -> Iterator[Proposal]:
+    """The proposals of one generator's stream (search index = stream index)."""
+    for i, candidate in enumerate(generator.candidates()):
+        yield Proposal(i, candidate, generator, i)
+
+
+def learns_from_feedback(generator: CandidateGenerator) -> bool:
+    """Whether the generator's stream depends on the results it is shown (``ea``, ``bo``)."""
+    return type(generator).observe is not CandidateGenerator.observe
+
+
+def _best(results: Sequence[CandidateResult]) -> tuple[float, str]:
+    best_e, best_origin = math.inf, ""
+    for c in results:
+        if c.relaxed is not None and c.energy_per_atom < best_e:
+            best_e, best_origin = c.energy_per_atom, c.origin
+    return best_e, best_origin
+
+
+def relax_proposals(
+    proposals: Iterator[Proposal],
+    budget: int,
+    relax: Relaxer,
+    *,
+    pool: RelaxationPool,
+    batch_size: int = 1,
+    journal: Journal | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[list[CandidateResult], int]:
+    """Relax up to ``budget`` proposals in batches; return ``(results, n_resumed)``.
+
+    Journaled candidates (same index) are not relaxed again but replayed to their
+    generator; a journaled candidate whose origin or formula differs from the regenerated
+    one stops the run (``RuntimeError``: the stream is not the one that was journaled).
+    Each new result is journaled the moment it completes, in completion order; the batch
+    is observed in index order after its last result, so the next batch is the same
+    whatever order the workers finished in.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size {batch_size}: need at least 1")
+    done: dict[int, CandidateResult] = {}
+    if journal is not None:
+        for record in journal.of_kind("candidate"):
+            done[int(record["index"])] = _from_record(record)
+    if done:
+        logger.info("resuming: %d candidates already relaxed", len(done))
+    results = [c for i, c in sorted(done.items()) if i < budget]
+    n_resumed = len(results)
+    if on_progress is not None and results:
+        on_progress(len(results), budget, *_best(results))
+    drawn = 0
+    while drawn < budget:
+        batch: list[Proposal] = []
+        wanted = min(batch_size, budget - drawn)
+        while len(batch) < wanted:
+            proposal = next(proposals, None)
+            if proposal is None:
+                break
+            batch.append(proposal)
+        drawn += len(batch)
+        new: dict[int, CandidateResult] = {}
+        todo = []
+        for p in batch:
+            expected = done.get(p.index)
+            if expected is None:
+                todo.append((p.index, p.candidate.origin, p.candidate.structure))
+                continue
+            formula = p.candidate.structure.composition.reduced_formula
+            if (
+                expected.origin != p.candidate.origin
+                or expected.proposed.composition.reduced_formula != formula
+            ):
+                raise RuntimeError(
+                    f"cannot resume: candidate {p.index} is {formula} {p.candidate.origin!r} "
+                    f"but the journal holds {expected.origin!r} (other library versions or "
+                    "batch size?)"
+                )
+        with closing(pool.map_unordered(relax_job, todo, relax)) as outcomes:
+            for (index, origin, proposed), result, died in outcomes:
+                if result is None:
+                    result = CandidateResult(
+                        index, origin, proposed, None, float("nan"), False, 0, 0.0, error=died
+                    )
+                if journal is not None:
+                    journal.append(_record(result))
+                new[index] = result
+                results.append(result)
+                if result.error:
+                    logger.info("candidate %d failed: %s", index, result.error)
+                if on_progress is not None:
+                    on_progress(len(results), budget, *_best(results))
+        for p in batch:
+            r = new.get(p.index) or done[p.index]
+            p.observe(r.relaxed, r.energy_per_atom)
+        if len(batch) < wanted:
+            logger.info("the candidate stream ran out after %d proposals", drawn)
+            break
+    results.sort(key=lambda c: c.index)
+    return results, n_resumed
+
+
+def hull_distances(
     candidates: Sequence[CandidateResult], references: Sequence[tuple[Composition, float]]
 ) -> None:
     """Energy above the hull of the references plus every relaxed candidate (in place).
@@ -273,7 +474,7 @@ def _hull_distances(
         c.e_above_hull = float(e_hull) if e_hull is not None else float("nan")
 
 
-def _annotate(candidates: list[CandidateResult]) -> list[CandidateResult]:
+def annotate_candidates(candidates: list[CandidateResult]) -> list[CandidateResult]:
     """Dedupe, space group, RMSD; return the candidates ranked best first, failures last."""
     from matfuse.materials.symmetry import get_symmetry
 
@@ -296,7 +497,7 @@ def _annotate(candidates: list[CandidateResult]) -> list[CandidateResult]:
     return ok + failed
 
 
-def _references(
+def relax_references(
     elements: Sequence[str],
     journal: Journal | None,
     relax: Relaxer,
@@ -314,6 +515,24 @@ def _references(
         if journal is not None:
             journal.append(_reference_record(ref))
     return [done[el] for el in sorted(done) if el in elements]
+
+
+def place_on_hull(
+    results: list[CandidateResult],
+    elements: Sequence[str],
+    references: Sequence[Structure],
+    journal: Journal | None,
+    relax: Relaxer,
+) -> tuple[list[CandidateResult], list[ElementalReference]]:
+    """Deduplicate and rank ``results`` and give each its energy above the hull of the
+    elemental references, the relaxed ``references`` and every relaxed result."""
+    refs = relax_references(elements, journal, relax)
+    known = [evaluate_candidate(-1 - i, "reference", s, relax) for i, s in enumerate(references)]
+    hull_refs = [(r.structure.composition, r.energy_per_atom) for r in refs]
+    hull_refs += [(k.relaxed.composition, k.energy_per_atom) for k in known if k.relaxed]
+    ranked = annotate_candidates(results)
+    hull_distances(ranked, hull_refs)
+    return ranked, refs
 
 
 # ------------------------------------------------------------------------------- API
@@ -336,6 +555,10 @@ def crystal_structure_prediction(
     potential: str | None = None,
     n_threads: int | None = 1,
     write_outputs: bool = True,
+    workers: int | None = 1,
+    scheduler: str | None = None,
+    batch_size: int | None = None,
+    pool: RelaxationPool | None = None,
 ) -> CSPResult:
     """Search for the lowest-energy structures of ``formula`` with ``budget`` relaxations.
 
@@ -344,8 +567,13 @@ def crystal_structure_prediction(
     and, once relaxed, phases on the hull. With ``out_dir``, the run is journaled and
     resumable, and (unless ``write_outputs=False``) ``candidates.csv``, ``cifs/`` and
     ``energy_vs_evaluation.png`` are written there (:mod:`matfuse.crystals.report`).
-    ``relaxer`` replaces CHGNet (then name it in ``potential``). Raises ``ValueError`` for
-    a bad formula, ``z`` or strategy before any relaxation.
+    ``potential`` names a registered potential (:data:`POTENTIALS`, default ``chgnet``);
+    a ``relaxer`` replaces it, and ``potential`` is then only its label. ``workers`` > 1
+    (``None``: every core) or a ``scheduler`` address relax in parallel on dask, in
+    batches of ``batch_size`` (default: the number of workers; see the module notes on
+    what that changes for ``ea`` and ``bo``); ``pool`` passes a ready pool instead.
+    Raises ``ValueError`` for a bad formula, ``z``, strategy or potential before any
+    relaxation.
     """
     if budget < 1:
         raise ValueError(f"budget must be at least 1 relaxation (got {budget})")
@@ -353,71 +581,44 @@ def crystal_structure_prediction(
         strategy, formula, z=z, seed=seed, max_atoms=max_atoms, references=references
     )
     composition = generator.composition
-    potential = potential or (f"CHGNet {DEFAULT_MODEL}" if relaxer is None else "custom")
-    relax = relaxer or chgnet_relaxer(relax_steps, fmax, n_threads)
-    journal: Journal | None = None
-    if out_dir is not None:
-        params = {
-            "formula": composition.formula.replace(" ", ""),
-            "z": list(generator.z),
-            "strategy": generator.name,
-            "seed": int(seed),
-            "relax_steps": int(relax_steps),
-            "fmax": float(fmax),
-            "max_atoms": int(max_atoms),
-            "potential": potential,
-            "references": sorted(structure_hash(s) for s in references),
-        }
-        check_run(out_dir, params)
-        journal = Journal(Path(out_dir) / JOURNAL_NAME)
-    done = [_from_record(r) for r in journal.of_kind("candidate")] if journal else []
-    done.sort(key=lambda c: c.index)
-    if done:
-        logger.info("resuming: %d candidates already relaxed", len(done))
-    results = list(done[:budget])
-    started = time.process_time()
-
-    best_e, best_origin = math.inf, ""
-    for c in results:
-        if c.relaxed is not None and c.energy_per_atom < best_e:
-            best_e, best_origin = c.energy_per_atom, c.origin
-    if on_progress is not None and results:
-        on_progress(len(results), budget, best_e, best_origin)
-
-    stream = generator.candidates()
-    for index in range(budget):
-        candidate = next(stream, None)
-        if candidate is None:
-            logger.info("%s has no more candidates after %d", generator.name, index)
-            break
-        if index < len(done):
-            expected = done[index]
-            if expected.origin != candidate.origin or expected.index != index:
-                raise RuntimeError(
-                    f"cannot resume: candidate {index} is {candidate.origin!r} but the "
-                    f"journal holds {expected.origin!r} (other library versions?)"
-                )
-            generator.observe(index, candidate, expected.relaxed, expected.energy_per_atom)
-            continue
-        result = _evaluate(index, candidate.origin, candidate.structure, relax)
-        generator.observe(index, candidate, result.relaxed, result.energy_per_atom)
-        if journal is not None:
-            journal.append(_record(result))
-        results.append(result)
-        if result.relaxed is not None and result.energy_per_atom < best_e:
-            best_e, best_origin = result.energy_per_atom, result.origin
-        if result.error:
-            logger.info("candidate %d failed: %s", index, result.error)
-        if on_progress is not None:
-            on_progress(len(results), budget, best_e, best_origin)
+    if relaxer is None:
+        relax, potential = make_relaxer(potential or "chgnet", relax_steps, fmax, n_threads)
+    else:
+        relax, potential = relaxer, potential or "custom"
+    with ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(make_pool(workers, scheduler))
+        batch = int(batch_size or pool.n_workers)
+        journal: Journal | None = None
+        if out_dir is not None:
+            params: dict[str, Any] = {
+                "formula": composition.formula.replace(" ", ""),
+                "z": list(generator.z),
+                "strategy": generator.name,
+                "seed": int(seed),
+                "relax_steps": int(relax_steps),
+                "fmax": float(fmax),
+                "max_atoms": int(max_atoms),
+                "potential": potential,
+                "references": sorted(structure_hash(s) for s in references),
+            }
+            if batch != 1 and learns_from_feedback(generator):
+                params["batch_size"] = batch  # the stream depends on it (module notes)
+            check_run(out_dir, params)
+            journal = Journal(Path(out_dir) / JOURNAL_NAME)
+        started = time.process_time()
+        results, n_resumed = relax_proposals(
+            generator_proposals(generator),
+            budget,
+            relax,
+            pool=pool,
+            batch_size=batch,
+            journal=journal,
+            on_progress=on_progress,
+        )
 
     elements = sorted(el.symbol for el in composition.elements)
-    refs = _references(elements, journal, relax)
-    known = [_evaluate(-1 - i, "reference", s, relax) for i, s in enumerate(references)]
-    hull_refs = [(r.structure.composition, r.energy_per_atom) for r in refs]
-    hull_refs += [(k.relaxed.composition, k.energy_per_atom) for k in known if k.relaxed]
-    ranked = _annotate(results)
-    _hull_distances(ranked, hull_refs)
+    ranked, refs = place_on_hull(results, elements, references, journal, relax)
     out = CSPResult(
         formula=composition.reduced_formula,
         strategy=generator.name,
@@ -426,7 +627,7 @@ def crystal_structure_prediction(
         potential=potential,
         candidates=ranked,
         references=refs,
-        n_resumed=min(len(done), budget),
+        n_resumed=n_resumed,
         seconds=time.process_time() - started,
     )
     n_failed = out.n_failed

@@ -1,7 +1,11 @@
 """Registration of the encoders that ship with matfuse."""
 
 from matfuse.encoders.chemnet import ChemNetEncoder
-from matfuse.encoders.descriptors import MordredEncoder, RDKitDescriptorsEncoder
+from matfuse.encoders.descriptors import (
+    FastRDKitDescriptorsEncoder,
+    MordredEncoder,
+    RDKitDescriptorsEncoder,
+)
 from matfuse.encoders.fingerprints import (
     AtomPairEncoder,
     MACCSEncoder,
@@ -28,6 +32,7 @@ register_encoder("maccs", MACCSEncoder, description="MACCS 166 keys")
 register_encoder("atompair", AtomPairEncoder, description="atom-pair counts, 2048")
 register_encoder("torsion", TorsionEncoder, description="topological torsion counts, 2048")
 register_encoder("rdkit2d", RDKitDescriptorsEncoder, description="RDKit 2D descriptors")
+register_encoder("rdkit2d-fast", FastRDKitDescriptorsEncoder, description="RDKit 2D, fast")
 register_encoder("mordred", MordredEncoder, description="Mordred 2D descriptors")
 register_encoder("chemnet", ChemNetEncoder, description="ChemNet embedding (pretrained, fcd)")
 
@@ -45,3 +50,7 @@ from matfuse.encoders.materials import (  # noqa: E402
 
 for _cls in (CompositionEncoder, StructureDescriptorEncoder, CHGNetEncoder):
     register_encoder(_cls.name, _cls, description=_cls.description)
+
+from matfuse.transfer.encoder import TransferEncoder  # noqa: E402  (source-model embeddings)
+
+register_encoder(TransferEncoder.name, TransferEncoder, description=TransferEncoder.description)

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -42,7 +41,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from matfuse.models.threads import limit_native_threads
+from matfuse.models.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -59,18 +58,6 @@ FusionKind = Literal["moe", "attention"]
 FUSION_KINDS: tuple[str, ...] = ("moe", "attention")
 #: Blocks as ``{name: (start, stop)}`` column slices of the fused matrix.
 BlockSlices = Mapping[str, Sequence[int]]
-
-
-@contextmanager
-def _torch_threads(n_threads: int) -> Iterator[None]:
-    """At most ``n_threads`` torch and BLAS threads (shared machines; tiny batches)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n_threads)))
-    try:
-        with limit_native_threads(n_threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class _Projection(nn.Sequential):
@@ -317,7 +304,7 @@ class _LearnedFusion(BaseEstimator):
         self.members_: list[FusionNet] = []
         self.best_epochs_: list[int] = []
         self.val_losses_: list[float] = []
-        with _torch_threads(self.n_threads):
+        with torch_threads(self.n_threads):
             for k in range(self.n_members):
                 net, epoch, loss = self._fit_member(blocks, mask, target, self.random_state + k)
                 self.members_.append(net)
@@ -408,7 +395,7 @@ class _LearnedFusion(BaseEstimator):
         safe = present.clone()
         safe[~ok, 0] = True
         outs, weights = [], []
-        with _torch_threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.n_threads), torch.no_grad():
             for net in self.members_:
                 out, w = net(blocks, safe)
                 outs.append(out[:, 0].double().numpy())

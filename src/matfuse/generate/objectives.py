@@ -48,7 +48,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -297,8 +297,11 @@ class ModelTerm(Term):
                 )
 
     def evaluate(self, mols: list[Chem.Mol]) -> TermResult:
-        smiles = [Chem.MolToSmiles(m) for m in mols]
-        res = self._model.predict_with_uncertainty(self._model.blocks(smiles))
+        return self.evaluate_inputs([Chem.MolToSmiles(m) for m in mols])
+
+    def evaluate_inputs(self, inputs: Sequence[Any]) -> TermResult:
+        """The term on inputs of the model's own kind (SMILES, formulas, structures)."""
+        res = self._model.predict_with_uncertainty(self._model.blocks(list(inputs)))
         mean = res["pred"][:, self._j]
         std = res["std"][:, self._j]
         if self._kind != "regression":
@@ -483,16 +486,22 @@ def _number(term: str, key: str, value: Any, allow_none: bool = True) -> float |
     return float(value)
 
 
-def make_term(spec: Mapping[str, Any]) -> Term:
+def make_term(spec: Mapping[str, Any], kinds: Registry[TermKind] | None = None) -> Term:
     """Build one term from its spec dict (raises :class:`SpecError` with a clear message).
 
     ``property:`` names a term kind of :data:`TERMS` or a molecular property; the common keys
-    are checked here, the kind's own keys by its factory.
+    are checked here, the kind's own keys by its factory. ``kinds`` replaces both by another
+    registry (the crystal terms of :mod:`matfuse.crystals.objectives`).
     """
     if not isinstance(spec, Mapping):
         raise SpecError(f"each term must be a mapping, got {type(spec).__name__}")
     prop = spec.get("property")
-    kind = _term_kind(prop)
+    if kinds is None:
+        kind = _term_kind(prop)
+    elif isinstance(prop, str) and prop in kinds:
+        kind = kinds.get(prop)
+    else:
+        raise SpecError(f"term property must be one of {kinds.names()}, got {prop!r}")
     name = spec.get("name", prop)
     if not isinstance(name, str) or not name:
         raise SpecError(f"term {prop!r}: name must be a non-empty string")
@@ -574,6 +583,8 @@ class Objective:
 
     terms: list[Term]
     aggregate: str = "geometric"
+    #: the term kinds :meth:`from_spec` reads (``None``: the molecular ones)
+    term_kinds: ClassVar[Registry[TermKind] | None] = None
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATIONS:
@@ -601,7 +612,7 @@ class Objective:
         aggregate = spec.get("aggregate", "geometric")
         if aggregate not in AGGREGATIONS:
             raise SpecError(f"aggregate must be one of {AGGREGATIONS}, got {aggregate!r}")
-        return cls([make_term(t) for t in terms], aggregate=aggregate)
+        return cls([make_term(t, cls.term_kinds) for t in terms], aggregate=aggregate)
 
     @property
     def weights(self) -> np.ndarray:
@@ -644,12 +655,14 @@ class Objective:
         return [f"{t.name}_d" for t in self.terms]
 
 
-def load_objective(source: Objective | Mapping[str, Any] | str | Path) -> Objective:
-    """An :class:`Objective` from itself, a dict, or a YAML/JSON file path."""
+def load_objective(
+    source: Objective | Mapping[str, Any] | str | Path, kind: type[Objective] = Objective
+) -> Objective:
+    """An :class:`Objective` (or ``kind``) from itself, a dict, or a YAML/JSON file path."""
     if isinstance(source, Objective):
         return source
     if isinstance(source, Mapping):
-        return Objective.from_spec(source)
+        return kind.from_spec(source)
     path = Path(source)
     if not path.exists():
         raise SpecError(f"objective file {path} does not exist")
@@ -664,7 +677,7 @@ def load_objective(source: Objective | Mapping[str, Any] | str | Path) -> Object
     except Exception as err:  # yaml and json raise their own error types
         raise SpecError(f"cannot parse {path}: {err}") from err
     spec = _resolve_paths(spec, path.parent)
-    return Objective.from_spec(spec)
+    return kind.from_spec(spec)
 
 
 def _resolve_paths(spec: Any, base: Path) -> Any:

@@ -34,7 +34,7 @@ class MoleculeKind(InputKind):
     name_priority = 10
     content_priority = 20
     modalities = ("smiles", "selfies", "graph")
-    default_encoders = ("ecfp-count", "rdkit2d", "maccs")
+    default_encoders = ("ecfp-count", "rdkit2d-fast", "maccs")  # screening_fast_choice.md
     options = ("standardize", "allowed_elements", "max_heavy_atoms")
     key_label = "canonical_smiles"
     batch_type = ParsedMolecules

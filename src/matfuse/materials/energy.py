@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -25,7 +25,7 @@ import numpy as np
 from pymatgen.core import Composition, Structure
 
 from matfuse.materials.structures import ParsedStructures, parse_structures
-from matfuse.models.threads import limit_native_threads
+from matfuse.models.threads import torch_threads
 from matfuse.rows import first_line
 
 if TYPE_CHECKING:
@@ -43,28 +43,6 @@ DEFAULT_STEPS = 500
 #: An atom with no neighbour within CHGNet's 6 Å graph cutoff gets no message passing, so
 #: its energy and embedding are meaningless: such rows are errors, not warnings.
 ISOLATED_ATOMS: Literal["ignore", "warn", "error"] = "error"
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads: int | None) -> Iterator[None]:
-    """Run torch and BLAS with at most ``n_threads`` threads (no limit for None).
-
-    Why: CHGNet graphs of small cells are too small to split across threads, and on a
-    shared machine the threads' spin-waiting made a 14-step NaCl relaxation take 35 s
-    with 2 threads against 0.3 s with 1 (torch plus the BLAS calls of ASE's cell filter).
-    """
-    if n_threads is None or n_threads < 1:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        with limit_native_threads(n_threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @lru_cache(maxsize=4)

@@ -34,8 +34,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from torch import nn
 from tqdm.auto import tqdm
 
-from matfuse.materials.energy import torch_threads
 from matfuse.materials.structures import ParsedStructures, parse_structures
+from matfuse.models.threads import torch_threads
 from matfuse.progress import stage
 
 MAX_Z = 100

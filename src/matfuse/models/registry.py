@@ -375,6 +375,39 @@ def _build_learned_fusion(fusion: str) -> Builder:
     return build
 
 
+def _build_finetuned_encoder(encoder: str) -> Builder:
+    """A builder of :mod:`matfuse.foundation.finetune` models that fine-tune ``encoder``.
+
+    End to end over molecules (the pipeline hands them the parsed SMILES). Defaults are the
+    module's: head at lr 1e-3, encoder at 1e-4 after one head-only epoch, early stopping on
+    10 % of the rows, at most 30 epochs; ``predict_std`` is MC dropout in the head.
+    Imported lazily: torch.
+    """
+
+    def build(
+        task: str, n_samples: int | None, random_state: int, n_jobs: int, params: dict[str, Any]
+    ) -> BaseEstimator:
+        from matfuse.foundation.finetune import (
+            FinetunedEncoderClassifier,
+            FinetunedEncoderRegressor,
+        )
+
+        cls = FinetunedEncoderClassifier if task == "classification" else FinetunedEncoderRegressor
+        defaults = {"encoder": encoder, "random_state": random_state, "n_threads": n_jobs}
+        return cls(**{**defaults, **params})
+
+    return build
+
+
+def _build_transfer_mlp(random_state: int, n_jobs: int, params: dict[str, Any]) -> BaseEstimator:
+    """:class:`~matfuse.transfer.finetune.TransferMLPRegressor`: a source net of the shipped
+    library (``source="auto"``: the best by 5-fold CV) fine-tuned end to end on compositions,
+    body at lr 1e-4, new head at 1e-3, early stopping on 20 % of the rows. Lazy: torch."""
+    from matfuse.transfer.finetune import TransferMLPRegressor
+
+    return TransferMLPRegressor(**{"random_state": random_state, "n_threads": n_jobs, **params})
+
+
 #: Every downstream model by name, in the order front ends list them (``auto`` last).
 MODELS: Registry[ModelSpec] = Registry("model")
 
@@ -497,6 +530,23 @@ register_model(
     native_uncertainty=("regression", "classification"),
     block_aware=True,
     tags={"neural", "torch", "fusion"},
+)
+for _encoder in ("selfies-ted", "smi-ted", "smi-ssed", "graph-ged"):
+    register_model(
+        f"finetune-{_encoder}",
+        _build_finetuned_encoder(_encoder),
+        description=f"Pretrained {_encoder} encoder fine-tuned end to end with a small head",
+        native_uncertainty=("regression", "classification"),
+        input_kinds=("molecule",),
+        tags={"neural", "torch", "foundation"},
+    )
+register_model(
+    "transfer-mlp",
+    lambda task, n, seed, n_jobs, params: _build_transfer_mlp(seed, n_jobs, params),
+    description="Source property MLP (transfer library) fine-tuned on the target; regression",
+    classification=False,
+    input_kinds=("composition",),
+    tags={"neural", "torch", "transfer"},
 )
 register_model(
     "auto",

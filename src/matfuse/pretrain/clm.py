@@ -10,7 +10,8 @@ loadable with :func:`matfuse.foundation.clm.load_clm`.
 Rerunning the same command on a run directory resumes exactly where the last checkpoint was
 (same batches, optimiser and RNG), so a run can be trained in chunks of ``max_minutes``;
 ``max_minutes`` is per invocation. The corpus is streamed in chunks by
-:class:`matfuse.pretrain.data.CorpusStream`; its first ``n_heldout`` rows are never trained on.
+:class:`matfuse.pretrain.data.CorpusStream` (shuffled across the corpus by default); its
+``n_heldout`` held-out rows are never trained on.
 
 Data-parallel: started by ``torchrun --nproc-per-node N`` (``WORLD_SIZE`` set), each process
 takes every N-th batch of the same stream and gradients are averaged by PyTorch DDP (gloo on
@@ -51,7 +52,13 @@ from matfuse.foundation.tokenizers import (
 )
 from matfuse.inputs.writers import write_text
 from matfuse.pretrain.checkpoint import load_training_state, save_training_state
-from matfuse.pretrain.data import CorpusStream, StreamPosition, read_corpus
+from matfuse.pretrain.data import (
+    CorpusStream,
+    StreamPosition,
+    heldout_description,
+    read_corpus,
+)
+from matfuse.pretrain.distributed import init_distributed
 from matfuse.pretrain.trainer import _hardware, resolve_device
 
 __all__ = ["CLMTrainConfig", "recover_checkpoint", "train_clm"]
@@ -78,6 +85,9 @@ class CLMTrainConfig:
     eval_samples: int = 200
     chunk_size: int = 20_000
     vocab_rows: int = 200_000
+    #: "shuffled" (rows permuted across the corpus every epoch, held-out rows a random
+    #: sample) or "file" (file order; runs saved before this option existed)
+    stream_order: str = "shuffled"
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
@@ -175,7 +185,7 @@ def train_clm(
     if run_file.exists():  # resuming: the saved configuration wins, but may be given more time
         run = json.loads(run_file.read_text())
         model_cfg = CLMConfig.from_dict(run["model"])
-        saved = CLMTrainConfig(**run["train"])
+        saved = CLMTrainConfig(**{"stream_order": "file", **run["train"]})
         if train_cfg is not None:
             saved.steps, saved.max_minutes = train_cfg.steps, train_cfg.max_minutes
             saved.threads, saved.device = train_cfg.threads, train_cfg.device
@@ -215,11 +225,19 @@ def train_clm(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
     )
+    stream = CorpusStream(
+        corpus,
+        tokenizer,
+        train_cfg.batch_size,
+        train_cfg.max_len,
+        chunk_size=train_cfg.chunk_size,
+        n_heldout=train_cfg.n_heldout,
+        seed=train_cfg.seed,
+        order="file" if train_cfg.stream_order == "file" else "shuffled",
+    )
     heldout = [
         e.ids
-        for e in make_examples(
-            read_corpus(corpus, limit=train_cfg.n_heldout), tokenizer, train_cfg.max_len, False
-        )
+        for e in make_examples(stream.heldout(), tokenizer, train_cfg.max_len, False)
         if UNK_ID not in e.ids
     ]
     step, position, elapsed, tokens_seen, best = 0, StreamPosition(), 0.0, 0, math.inf
@@ -240,15 +258,6 @@ def train_clm(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model)  # also makes every rank start from rank 0's weights
-    stream = CorpusStream(
-        corpus,
-        tokenizer,
-        train_cfg.batch_size,
-        train_cfg.max_len,
-        chunk_size=train_cfg.chunk_size,
-        skip_first=train_cfg.n_heldout,
-        seed=train_cfg.seed,
-    )
     metrics_file = out / "metrics.jsonl"
     began = time.perf_counter()
     cpu0 = cpu_before - time.process_time()
@@ -377,18 +386,8 @@ def train_clm(
 
 
 def _init_distributed(device: str) -> tuple[int, int]:
-    """(rank, world size): joins the process group when started by ``torchrun``."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        on_gpu = resolve_device(device).startswith("cuda")
-        dist.init_process_group("nccl" if on_gpu else "gloo")
-        if on_gpu:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return dist.get_rank(), dist.get_world_size()
+    """(rank, world size): see :func:`matfuse.pretrain.distributed.init_distributed`."""
+    return init_distributed(device)
 
 
 def load_run_model(run_dir: str | Path, weights: str = "checkpoint") -> ChemicalLanguageModel:
@@ -467,8 +466,8 @@ def clm_model_card(
         "`matfuse decode --model clm --sample N`, objective term `clm_loglik`, SMC `prior=clm`.",
         "",
         "## Training",
-        f"- data: `{Path(run['corpus']).name}` (MOSES train, first {cfg['n_heldout']} rows held "
-        "out and never trained on)",
+        f"- data: `{Path(run['corpus']).name}`, {heldout_description(cfg)} held out and never "
+        "trained on",
         f"- these weights: step {meta.get('steps')} × batch {cfg['batch_size']} = "
         f"{meta.get('molecules_seen', 0):,} molecules, {meta.get('tokens_seen', 0):,} tokens "
         f"(the lowest held-out NLL of the run; run at export: step {run_now['steps']}, "
@@ -484,6 +483,26 @@ def clm_model_card(
         json.dumps(meta.get("heldout"), indent=2),
         "```",
     ]
+    if "init" in run:  # fine-tuned or continued from another model: say what it had seen
+        start = run["init"].get("meta", {})
+        lines += [
+            "",
+            "## Started from",
+            "",
+            f"`{run['init']['source']}`: step {start.get('steps', '?')}, "
+            f"{start.get('molecules_seen', 0):,} molecules, "
+            f"{start.get('wall_time_s', 0) / 60:.1f} min wall, trained "
+            + (
+                f"with {heldout_description(start['train'])} held out"
+                if "train" in start
+                else "as its own card says"
+            )
+            + ". Its commands:",
+            "",
+            "```bash",
+            *start.get("commands", []),
+            "```",
+        ]
     if benchmark:
         lines += ["", "## Benchmark (benchmarks/clm.py)", "", "```json"]
         lines += [json.dumps(benchmark, indent=2), "```"]

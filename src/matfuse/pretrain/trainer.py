@@ -34,7 +34,12 @@ from matfuse.foundation.model_dir import (
 from matfuse.foundation.tokenizers import Tokenizer, make_tokenizer
 from matfuse.inputs.writers import write_text
 from matfuse.pretrain.checkpoint import load_training_state, save_training_state
-from matfuse.pretrain.data import CorpusStream, StreamPosition, read_corpus
+from matfuse.pretrain.data import (
+    CorpusStream,
+    StreamPosition,
+    heldout_description,
+    read_corpus,
+)
 
 #: Architectures of the four model families, as ``matfuse pretrain MODEL`` names them.
 MODEL_PRESETS: dict[str, dict] = {
@@ -67,6 +72,9 @@ class TrainConfig:
     chunk_size: int = 20_000
     vocab_rows: int = 200_000
     latent_stats_rows: int = 20_000
+    #: "shuffled" (rows permuted across the corpus every epoch, held-out rows a random
+    #: sample) or "file" (file order; runs saved before this option existed)
+    stream_order: str = "shuffled"
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
@@ -135,7 +143,7 @@ def pretrain(
     if run_file.exists():  # resuming: the saved configuration wins
         run = json.loads(run_file.read_text())
         model_cfg = ModelConfig(**run["model"])
-        saved_train = TrainConfig(**run["train"])
+        saved_train = TrainConfig(**{"stream_order": "file", **run["train"]})
         if train_cfg is not None:  # a resumed run may be extended or given more time
             saved_train.steps = train_cfg.steps
             saved_train.max_minutes = train_cfg.max_minutes
@@ -188,9 +196,20 @@ def pretrain(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
     )
-    heldout = make_examples(
-        read_corpus(corpus, limit=train_cfg.n_heldout), tokenizer, model_cfg.max_len, graph
-    )[: train_cfg.eval_size]
+    stream = CorpusStream(
+        corpus,
+        tokenizer,
+        train_cfg.batch_size,
+        model_cfg.max_len,
+        graph=graph,
+        chunk_size=train_cfg.chunk_size,
+        n_heldout=train_cfg.n_heldout,
+        seed=train_cfg.seed,
+        order="file" if train_cfg.stream_order == "file" else "shuffled",
+    )
+    heldout = make_examples(stream.heldout(), tokenizer, model_cfg.max_len, graph)[
+        : train_cfg.eval_size
+    ]
     step, position, elapsed = 0, StreamPosition(), 0.0
     # sums of the metrics over the steps of the current logging window, checkpointed with
     # the weights so that a window interrupted by a resume is logged exactly
@@ -203,16 +222,6 @@ def pretrain(
     elif "init_from" in run:  # no checkpoint yet: start from the given model's weights
         start = start or load_model_dir(run["init_from"]["path"])
         model.load_state_dict(start.model.state_dict())
-    stream = CorpusStream(
-        corpus,
-        tokenizer,
-        train_cfg.batch_size,
-        model_cfg.max_len,
-        graph=graph,
-        chunk_size=train_cfg.chunk_size,
-        skip_first=train_cfg.n_heldout,
-        seed=train_cfg.seed,
-    )
     metrics_file = out / "metrics.jsonl"
     bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress, desc=name)
     started = time.perf_counter() - elapsed
@@ -312,7 +321,7 @@ def export(
 ) -> Path:
     """Fit the aggregate-posterior Gaussian and write ``out/model`` with its model card."""
     rows: list = []
-    for chunk in stream._chunks():
+    for chunk in stream.chunks():
         rows += make_examples(chunk, tokenizer, model.cfg.max_len, model.cfg.encoder == "ged")
         if len(rows) >= train_cfg.latent_stats_rows:
             break
@@ -353,7 +362,7 @@ def model_card(name: str, arch: dict, meta: dict, extra_metrics: dict | None = N
         f"decoder to {arch['language'].upper()}, latent dimension {arch['latent_dim']}.",
         "",
         "## Training",
-        f"- corpus: {meta['corpus']} (first {meta['train']['n_heldout']} rows held out)",
+        f"- corpus: {meta['corpus']} ({heldout_description(meta['train'])} held out)",
         f"- steps: {meta['steps']} × batch {meta['batch_size']} = "
         f"{meta['molecules_seen']:,} molecules seen",
         f"- wall time: {meta['wall_time_s'] / 60:.1f} min on {meta['hardware']}",

@@ -49,6 +49,7 @@ class CrystalBatch:
     n_atoms: torch.Tensor  # (B,)
     lattice_raw: torch.Tensor  # (B, 6) raw lattice parameters (lattice.raw_parameters)
     edges: torch.Tensor  # (E, 2) (i, j) atom pairs of the same crystal
+    properties: torch.Tensor | None = None  # (B, K) raw property values, NaN = unknown
 
     @property
     def n_crystals(self) -> int:
@@ -56,17 +57,35 @@ class CrystalBatch:
 
     def to(self, device: str | torch.device) -> CrystalBatch:
         return CrystalBatch(
-            *(
-                t.to(device)
-                for t in (
-                    self.atom_types,
-                    self.frac,
-                    self.graph,
-                    self.n_atoms,
-                    self.lattice_raw,
-                    self.edges,
-                )
-            )
+            atom_types=self.atom_types.to(device),
+            frac=self.frac.to(device),
+            graph=self.graph.to(device),
+            n_atoms=self.n_atoms.to(device),
+            lattice_raw=self.lattice_raw.to(device),
+            edges=self.edges.to(device),
+            properties=None if self.properties is None else self.properties.to(device),
+        )
+
+    def atom_mask(self, crystals: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` True for the atoms of the given crystal indices."""
+        keep = torch.zeros(self.n_crystals, dtype=torch.bool, device=self.graph.device)
+        keep[crystals] = True
+        return keep[self.graph]
+
+    def select(self, crystals: torch.Tensor) -> CrystalBatch:
+        """The sub-batch of the given crystal indices (in increasing order): a data-parallel
+        rank's share of a batch."""
+        atoms = self.atom_mask(crystals)
+        n_atoms = self.n_atoms[crystals]
+        edges, graph = pair_edges(n_atoms)
+        return CrystalBatch(
+            atom_types=self.atom_types[atoms],
+            frac=self.frac[atoms],
+            graph=graph,
+            n_atoms=n_atoms,
+            lattice_raw=self.lattice_raw[crystals],
+            edges=edges,
+            properties=None if self.properties is None else self.properties[crystals],
         )
 
 
@@ -91,6 +110,8 @@ class CrystalSet:
     angles: np.ndarray  # (B, 3) degrees
     source_rows: list[int]
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    properties: np.ndarray | None = None  # (B, K) raw values of property_names, NaN = unknown
+    property_names: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.atom_types)
@@ -107,13 +128,21 @@ class CrystalSet:
             n,
         )
 
+    def atom_count_histogram(self) -> dict[str, int]:
+        """How many training cells have each atom count (de novo sampling draws from it)."""
+        counts = np.bincount([len(a) for a in self.atom_types])
+        return {str(n): int(c) for n, c in enumerate(counts) if c}
+
     def batch(self, indices: Sequence[int]) -> CrystalBatch:
-        return batch_crystals(
+        batch = batch_crystals(
             [self.atom_types[i] for i in indices],
             [self.frac[i] for i in indices],
             self.lengths[list(indices)],
             self.angles[list(indices)],
         )
+        if self.properties is not None:
+            batch.properties = torch.as_tensor(self.properties[list(indices)], dtype=torch.float32)
+        return batch
 
 
 def batch_crystals(
@@ -185,11 +214,16 @@ def crystal_set_from_structures(
 
 
 def crystal_set_from_table(
-    path: str | Path, column: str = "cif", max_atoms: int = DEFAULT_MAX_ATOMS
+    path: str | Path,
+    column: str = "cif",
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    properties: Sequence[str] = (),
 ) -> CrystalSet:
     """Read a table (CSV, parquet, ...) and parse its ``column`` of CIF texts.
 
-    ``ValueError`` when the column is missing or no row is usable; otherwise the bad rows are
+    ``properties`` names numeric columns kept as conditions (a non-numeric or empty cell is
+    NaN: that crystal is trained unconditioned on that property, not dropped).
+    ``ValueError`` when a column is missing or no row is usable; otherwise the bad rows are
     in ``skipped`` (row number, reason) and logged as one count.
     """
     from matfuse.inputs.readers import read_table
@@ -203,6 +237,17 @@ def crystal_set_from_table(
     texts = [t if isinstance(t, str) else "" for t in frame[column].tolist()]
     parsed = parse_structures(texts, fmt="cif", allow_paths=False, max_sites=max_atoms)
     crystals = crystal_set_from_structures(parsed.structures, parsed.errors, max_atoms)
+    missing = [p for p in properties if p not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: no property column {', '.join(map(repr, missing))}")
+    if properties:
+        import pandas as pd
+
+        values = np.stack(
+            [pd.to_numeric(frame[p], errors="coerce").to_numpy(float) for p in properties], 1
+        )
+        crystals.properties = values[crystals.source_rows]
+        crystals.property_names = list(properties)
     if crystals.skipped:
         logger.warning(
             "%s: %d of %d rows skipped (first: row %d, %s)",

@@ -10,6 +10,15 @@ the outputs are invariant to rotating the lattice, to translating all atoms, and
 any atom by a whole lattice vector; they are permutation-equivariant because messages are
 averaged. Heads: a velocity of each atom's fractional coordinates (per atom) and of the six
 lattice parameters (from the mean of the atoms' features).
+
+De novo mode adds two optional parts (both off in the configuration of the original CSP
+checkpoints, which therefore load unchanged):
+
+- ``type_head``: per-atom logits over the elements, for masked (absorbing) discrete flow
+  matching; an atom whose type is not yet generated enters as the mask token ``0``.
+- ``conditions``: scalar properties (standardised) embedded by a small MLP each and added to
+  the time embedding; a missing or dropped property uses a learned null vector instead,
+  which is what classifier-free guidance contrasts with.
 """
 
 from __future__ import annotations
@@ -24,8 +33,9 @@ from matfuse.crystals.diffusion.lattice import lattice_features
 
 __all__ = ["DenoiserConfig", "PeriodicDenoiser"]
 
-#: Atomic numbers 1..MAX_Z are embedded (0 is unused, reserved for a mask token).
+#: Atomic numbers 1..MAX_Z are embedded; 0 is the mask token (type not generated yet).
 MAX_Z = 103
+MASK = 0
 
 
 @dataclass
@@ -36,8 +46,10 @@ class DenoiserConfig:
     layers: int = 4
     n_frequencies: int = 8
     time_dim: int = 64
+    type_head: bool = False
+    n_conditions: int = 0
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
 
 
@@ -103,6 +115,19 @@ class PeriodicDenoiser(nn.Module):
         self.lattice_head = nn.Sequential(
             nn.Linear(c.hidden, c.hidden), nn.SiLU(), nn.Linear(c.hidden, 6)
         )
+        self.type_head: nn.Module | None = None
+        if c.type_head:
+            self.type_head = nn.Sequential(
+                nn.Linear(c.hidden, c.hidden), nn.SiLU(), nn.Linear(c.hidden, MAX_Z + 1)
+            )
+        self.condition_mlps = nn.ModuleList(
+            nn.Sequential(nn.Linear(1, c.hidden), nn.SiLU(), nn.Linear(c.hidden, c.hidden))
+            for _ in range(c.n_conditions)
+        )
+        # absent (not an empty tensor) without conditions, so CSP checkpoints load strictly
+        self.null_condition: nn.Parameter | None = (
+            nn.Parameter(torch.zeros(c.n_conditions, c.hidden)) if c.n_conditions else None
+        )
 
     def set_lattice_statistics(self, mean: list[float], std: list[float]) -> None:
         """Centre and scale the lattice features with a :class:`LatticeScaler`'s statistics
@@ -123,14 +148,19 @@ class PeriodicDenoiser(nn.Module):
         graph: torch.Tensor,
         n_atoms: torch.Tensor,
         edges: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(v_frac (N, 3), v_lattice (B, 6))`` for atoms of ``B`` cells.
+        conditions: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(v_frac (N, 3), v_lattice (B, 6), type logits (N, MAX_Z + 1) or None)``.
 
         ``lattice`` is ``(B, 3, 3)`` (rows a, b, c), ``t`` is ``(B,)`` and ``edges`` the
         ``(E, 2)`` atom pairs of :func:`~matfuse.crystals.diffusion.data.pair_edges`.
+        ``conditions`` is ``(B, n_conditions)`` standardised values, NaN for "no condition"
+        (the null embedding); ``None`` means unconditional for every cell.
         """
         c = self.config
         temb = self.time(time_embedding(t, c.time_dim))  # (B, H)
+        if c.n_conditions:
+            temb = temb + self._condition_embedding(conditions, len(n_atoms), temb)
         h = self.inp(torch.cat([self.embed(atom_types), temb[graph]], dim=-1))
         i, j = edges[:, 0], edges[:, 1]
         lat = (lattice_features(lattice, n_atoms) - self.lattice_mean) / self.lattice_std
@@ -142,4 +172,24 @@ class PeriodicDenoiser(nn.Module):
         h = self.out_norm(h)
         pooled = torch.zeros(len(n_atoms), h.shape[1], dtype=h.dtype, device=h.device)
         pooled = pooled.index_add_(0, graph, h) / n_atoms.to(h.dtype).unsqueeze(-1)
-        return self.coord_head(h), self.lattice_head(pooled)
+        logits = self.type_head(h) if self.type_head is not None else None
+        return self.coord_head(h), self.lattice_head(pooled), logits
+
+    def _condition_embedding(
+        self, conditions: torch.Tensor | None, n: int, like: torch.Tensor
+    ) -> torch.Tensor:
+        # every parameter takes part in every call (a dropped value uses the null vector
+        # through torch.where), so data-parallel training needs no unused-parameter search
+        k = self.config.n_conditions
+        assert self.null_condition is not None
+        if conditions is None:
+            conditions = torch.full((n, k), float("nan"), dtype=like.dtype, device=like.device)
+        present = ~torch.isnan(conditions)
+        values = torch.nan_to_num(conditions.to(like.dtype), nan=0.0)
+        total = torch.zeros_like(like)
+        for idx, mlp in enumerate(self.condition_mlps):
+            emb = mlp(values[:, idx : idx + 1])
+            total = total + torch.where(
+                present[:, idx : idx + 1], emb, self.null_condition[idx].expand_as(emb)
+            )
+        return total

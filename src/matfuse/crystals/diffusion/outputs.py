@@ -21,7 +21,11 @@ import pandas as pd
 from pymatgen.core import Composition, Structure
 
 from matfuse.crystals.diffusion.persistence import CrystalFlowModel
-from matfuse.crystals.diffusion.sampling import cell_problem, generate_structures
+from matfuse.crystals.diffusion.sampling import (
+    cell_problem,
+    generate_de_novo,
+    generate_structures,
+)
 from matfuse.rows import first_line
 
 logger = logging.getLogger(__name__)
@@ -40,7 +44,7 @@ def _spacegroup(structure: Structure) -> str | None:
 
 def generate_table(
     flow: CrystalFlowModel,
-    composition: Composition,
+    composition: Composition | None,
     *,
     n: int,
     seed: int = 0,
@@ -49,10 +53,40 @@ def generate_table(
     relax: bool = False,
     relax_steps: int = 200,
     model_label: str | None = None,
+    elements: list[str] | None = None,
+    conditions: dict[str, float] | None = None,
+    guidance: float | None = None,
+    n_atoms: int | None = None,
 ) -> pd.DataFrame:
-    """Generate ``n`` structures (and relax them when asked); one row each, best first."""
+    """Generate ``n`` structures (and relax them when asked); one row each, best first.
+
+    ``composition`` given: CSP; ``None``: de novo (``elements``, ``n_atoms`` restrict it).
+    ``valid`` also requires SMACT charge neutrality in de novo mode (``smact_valid``), since
+    there the composition is generated too.
+    """
     started = time.process_time()
-    cells = generate_structures(flow, composition, n=n, seed=seed, z=z, steps=steps)
+    if composition is None:
+        cells = generate_de_novo(
+            flow,
+            n=n,
+            seed=seed,
+            n_atoms=n_atoms,
+            elements=elements,
+            conditions=conditions,
+            guidance=guidance,
+            steps=steps,
+        )
+    else:
+        cells = generate_structures(
+            flow,
+            composition,
+            n=n,
+            seed=seed,
+            z=z,
+            steps=steps,
+            conditions=conditions,
+            guidance=guidance,
+        )
     per_cell = (time.process_time() - started) / max(1, len(cells))
     relaxer = None
     if relax:
@@ -60,18 +94,25 @@ def generate_table(
 
         relaxer = chgnet_relaxer(steps=relax_steps)
     rows = []
+    mode = "csp" if composition is not None else "de-novo"
+    from matfuse.crystals.generators import is_charge_balanced
+
     for i, cell in enumerate(cells):
         problem = cell_problem(cell)
+        charge_ok = is_charge_balanced(cell.composition)
+        if problem is None and composition is None and not charge_ok:
+            problem = "composition not charge-balanced (SMACT)"
         row: dict[str, object] = {
             "index": i,
             "cif": cell.to(fmt="cif"),
             "formula": cell.composition.reduced_formula,
             "spacegroup": _spacegroup(cell) if problem is None else None,
-            "origin": f"diffusion:{flow.name}:seed={seed}:{i}",
+            "origin": f"diffusion:{flow.name}:{mode}:seed={seed}:{i}",
             "n_atoms": len(cell),
             "volume": float(cell.volume),
             "valid": problem is None,
             "problem": problem,
+            "smact_valid": charge_ok,
             "model": model_label or flow.name,
             "seconds": per_cell,
         }

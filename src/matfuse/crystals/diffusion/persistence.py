@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
+from matfuse.crystals.diffusion.conditions import ConditionScaler
 from matfuse.crystals.diffusion.lattice import LatticeScaler
 from matfuse.crystals.diffusion.model import DenoiserConfig, PeriodicDenoiser
 from matfuse.registry import Registry
@@ -49,8 +50,9 @@ CRYSTAL_MODELS: Registry[str] = Registry("crystal generator model")
 CRYSTAL_MODELS.add(
     "perov5",
     "perov5",
-    description="CSP flow-matching model trained on perov_5 (val split) on a CPU",
-    tags={"crystal", "csp", "pretrained"},
+    description="flow-matching crystal generator trained on perov_5 (val split) on a CPU: "
+    "CSP and de novo in one model, classifier-free guidance on heat_ref",
+    tags={"crystal", "csp", "de-novo", "pretrained"},
 )
 
 
@@ -63,6 +65,17 @@ class CrystalFlowModel:
     name: str = "crystal-flow"
     sampling: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    conditions: ConditionScaler | None = None
+
+    @property
+    def de_novo(self) -> bool:
+        """Whether the model generates atom types (else it is CSP only)."""
+        return bool(self.denoiser.config.type_head)
+
+    @property
+    def atom_counts(self) -> dict[int, int]:
+        """Training cells per atom count (what de novo sampling draws the cell size from)."""
+        return {int(k): int(v) for k, v in (self.meta.get("atom_counts") or {}).items()}
 
     @property
     def max_atoms(self) -> int:
@@ -87,6 +100,8 @@ def save_crystal_model(model: CrystalFlowModel, out: str | Path) -> Path:
         "sampling": model.sampling,
         "meta": model.meta,
     }
+    if model.conditions is not None:
+        config["conditions"] = asdict(model.conditions)
     with atomic_directory(out, MODEL_KIND, owns=_OWNED.__contains__, ignore=_UNLISTED) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
         save_file(state_tensors(model.denoiser), tmp / "model.safetensors")
@@ -137,4 +152,5 @@ def load_crystal_model(name_or_path: str | Path, device: str = "cpu") -> Crystal
         name=str(config.get("name", path.name)),
         sampling=dict(config.get("sampling") or {}),
         meta=dict(config.get("meta") or {}),
+        conditions=ConditionScaler(**config["conditions"]) if config.get("conditions") else None,
     )

@@ -10,10 +10,18 @@ A run directory ``out`` holds:
   each checkpoint, so the log and the checkpoint never disagree;
 - ``model/``: the exported model directory (EMA weights), rewritten at every checkpoint and
   at the end (:mod:`~matfuse.crystals.diffusion.persistence`).
+
+Under ``torchrun --nproc-per-node N`` (gloo on CPUs, NCCL on GPUs) every rank builds the
+same batch and draws the same noise (same seed, same RNG stream), then computes the loss on
+its share of the crystals (every N-th); DDP averages the gradients, so with equal shares the
+step is the single-process step (the test checks the loss curve). Rank 0 alone writes.
+``init_from`` warm-starts a new run from a model directory (missing heads, e.g. the type
+head of a de novo model started from a CSP model, keep their fresh initialisation).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -27,8 +35,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from matfuse.crystals.diffusion.conditions import ConditionScaler
 from matfuse.crystals.diffusion.data import CrystalSet
-from matfuse.crystals.diffusion.flow import flow_matching_loss
+from matfuse.crystals.diffusion.flow import draw_noise, flow_matching_loss, loss_denominators
 from matfuse.crystals.diffusion.lattice import LatticeScaler
 from matfuse.crystals.diffusion.model import DenoiserConfig, PeriodicDenoiser
 from matfuse.crystals.diffusion.persistence import CrystalFlowModel, save_crystal_model
@@ -57,6 +66,9 @@ class TrainConfig:
     max_minutes: float | None = None
     checkpoint_every: int = 200
     seed: int = 0
+    p_csp: float = 0.5
+    p_drop: float = 0.2
+    type_weight: float = 1.0
 
 
 @dataclass
@@ -134,6 +146,7 @@ def train_crystal_flow(
     name: str = "crystal-flow",
     data_note: str = "",
     on_step: Callable[[dict[str, Any]], object] | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train (or, with ``resume``, continue training) a CSP flow model on ``crystals``.
 
@@ -144,41 +157,65 @@ def train_crystal_flow(
     with different settings.
     """
     from matfuse.pretrain.checkpoint import load_training_state, save_training_state
+    from matfuse.pretrain.distributed import init_distributed
 
     cfg = config or TrainConfig()
+    rank, world = init_distributed(device)
+    lead = rank == 0
     out = Path(out)
     ckpt = _checkpoint_dir(out)
     if ckpt is not None and not resume:
         raise FileExistsError(f"{out} already holds a training run; pass resume to continue it")
-    out.mkdir(parents=True, exist_ok=True)
+    if lead:
+        out.mkdir(parents=True, exist_ok=True)
 
     saved: dict[str, Any] = {}
     if ckpt is not None:
         saved = json.loads((ckpt / "state.json").read_text())
         architecture = DenoiserConfig(**saved["architecture"])
-        for key in ("batch_size", "lr", "seed", "ema_decay", "lattice_weight", "warmup_steps"):
-            if saved["train"][key] != getattr(cfg, key):
+        keys: tuple[str, ...] = ("batch_size", "lr", "seed", "ema_decay", "lattice_weight")
+        keys += ("warmup_steps", "p_csp", "p_drop", "type_weight")
+        for key in keys:
+            if saved["train"].get(key, getattr(TrainConfig, key)) != getattr(cfg, key):
                 raise ValueError(
-                    f"cannot resume {out}: {key} was {saved['train'][key]}, now {getattr(cfg, key)}"
+                    f"cannot resume {out}: {key} was {saved['train'].get(key)}, "
+                    f"now {getattr(cfg, key)}"
                 )
     architecture = architecture or DenoiserConfig()
+    if architecture.n_conditions != len(crystals.property_names):
+        architecture = dataclasses.replace(architecture, n_conditions=len(crystals.property_names))
+    conditions: ConditionScaler | None = None
+    if crystals.property_names and crystals.properties is not None:
+        conditions = ConditionScaler.fit(
+            crystals.property_names, torch.as_tensor(crystals.properties, dtype=torch.float64)
+        )
     torch.manual_seed(cfg.seed)
     state = _State(architecture).to(device)
+    if init_from is not None and ckpt is None:
+        _warm_start(state, init_from)
     optimizer = torch.optim.AdamW(
         state.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
     )
     scaler = LatticeScaler.fit(crystals.raw_lattices())
-    for net in (state.model, state.ema):
-        net.set_lattice_statistics(scaler.mean, scaler.std)
+    for denoiser in (state.model, state.ema):
+        denoiser.set_lattice_statistics(scaler.mean, scaler.std)
     step, cpu_seconds = 0, 0.0
     if ckpt is not None:
         saved = load_training_state(ckpt, state, optimizer, device)
         step, cpu_seconds = int(saved["step"]), float(saved["cpu_seconds"])
         scaler = LatticeScaler(**saved["lattice_scaler"])
+        if saved.get("conditions"):
+            conditions = ConditionScaler(**saved["conditions"])
         logger.info("resuming %s at step %d", out, step)
     resumed_from = step
     history = _read_metrics(out / METRICS, step)
-    _write_metrics(out / METRICS, history)
+    if lead:
+        _write_metrics(out / METRICS, history)
+    net: nn.Module = state.model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(state.model)  # every rank starts from rank 0's weights
     meta_data = {
         "n_train": len(crystals),
         "n_skipped": len(crystals.skipped),
@@ -187,6 +224,8 @@ def train_crystal_flow(
             {_symbol(int(z)) for types in crystals.atom_types for z in np.unique(types)}
         ),
         "data": data_note or saved.get("data", ""),
+        "atom_counts": crystals.atom_count_histogram(),
+        "init_from": str(init_from) if init_from is not None else saved.get("init_from"),
     }
 
     def export() -> None:
@@ -195,14 +234,20 @@ def train_crystal_flow(
             "steps": step,
             "cpu_seconds": round(cpu_seconds, 1),
             "device": device,
+            "world_size": world,
             "train": asdict(cfg),
         }
+        sampling: dict[str, Any] = {"steps": 100, "coord_speedup": 0.0}
+        if conditions is not None:
+            sampling["guidance"] = 1.0
         model = CrystalFlowModel(
-            state.ema, scaler, name=name, sampling={"steps": 100, "coord_speedup": 0.0}, meta=meta
+            state.ema, scaler, name=name, sampling=sampling, meta=meta, conditions=conditions
         )
         save_crystal_model(model, out / MODEL)
 
     def checkpoint() -> None:
+        if not lead:
+            return
         _write_metrics(out / METRICS, history)
         save_training_state(
             out / CHECKPOINT,
@@ -214,7 +259,9 @@ def train_crystal_flow(
                 "architecture": architecture.to_dict(),
                 "train": asdict(cfg),
                 "lattice_scaler": asdict(scaler),
+                "conditions": asdict(conditions) if conditions is not None else None,
                 "data": meta_data["data"],
+                "init_from": meta_data["init_from"],
             },
         )
         export()
@@ -223,7 +270,12 @@ def train_crystal_flow(
     last_loss = float("nan")
     state.model.train()
     while cfg.max_steps is None or step < cfg.max_steps:
-        if cfg.max_minutes is not None and time.monotonic() - started > 60 * cfg.max_minutes:
+        stop = cfg.max_minutes is not None and time.monotonic() - started > 60 * cfg.max_minutes
+        if world > 1:  # rank 0's clock decides for everyone, or the ranks would deadlock
+            flag = torch.tensor([float(stop)], device=device)
+            torch.distributed.broadcast(flag, 0)
+            stop = bool(flag.item())
+        if stop:
             logger.info("stopping after %.1f minutes", cfg.max_minutes)
             break
         t0 = time.process_time()
@@ -233,20 +285,48 @@ def train_crystal_flow(
         batch = crystals.batch(
             batch_indices(len(crystals), cfg.batch_size, cfg.seed, step).tolist()
         )
-        losses = flow_matching_loss(state.model, batch.to(device), scaler, cfg.lattice_weight)
+        batch = batch.to(device)
+        noise = draw_noise(
+            batch,
+            types=architecture.type_head,
+            n_conditions=architecture.n_conditions,
+            p_csp=cfg.p_csp,
+            p_drop=cfg.p_drop,
+        )
+        denominators = None
+        if world > 1:  # this rank's share: every world-th crystal of the common batch
+            denominators = loss_denominators(batch, noise, world)
+            share = torch.arange(rank, batch.n_crystals, world, device=batch.frac.device)
+            noise, batch = noise.select(batch, share), batch.select(share)
+        losses = flow_matching_loss(
+            net,
+            batch,
+            scaler,
+            cfg.lattice_weight,
+            noise=noise,
+            conditions=conditions,
+            type_weight=cfg.type_weight,
+            denominators=denominators,
+        )
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
         optimizer.step()
         state.update_ema(cfg.ema_decay if step >= cfg.warmup_steps else 0.0)
         step += 1
-        cpu_seconds += time.process_time() - t0
-        last_loss = float(losses["total"].detach())
+        terms = {k: v.detach().reshape(1) for k, v in losses.items()}
+        spent = torch.tensor([time.process_time() - t0])
+        if world > 1:  # the logged loss is the mean over ranks, the CPU time their sum
+            for v in terms.values():
+                torch.distributed.all_reduce(v)
+                v /= world
+            torch.distributed.all_reduce(spent)
+        cpu_seconds += float(spent)
+        last_loss = float(terms["total"])
         row = {
             "step": step,
             "loss": last_loss,
-            "coord": float(losses["coord"].detach()),
-            "lattice": float(losses["lattice"].detach()),
+            **{k: float(v) for k, v in terms.items() if k != "total"},
             "grad_norm": float(grad_norm),
             "lr": lr,
             "cpu_seconds": round(cpu_seconds, 3),
@@ -257,7 +337,22 @@ def train_crystal_flow(
         if step % cfg.checkpoint_every == 0:
             checkpoint()
     checkpoint()
+    if world > 1:
+        torch.distributed.barrier()  # rank 0 has written the final checkpoint and model
     return TrainResult(step, resumed_from, cpu_seconds, last_loss, out / MODEL, history)
+
+
+def _warm_start(state: _State, source: str | Path) -> None:
+    """Copy matching weights of a saved model into both the network and its EMA."""
+    from matfuse.crystals.diffusion.persistence import load_crystal_model
+
+    donor = load_crystal_model(source).denoiser.state_dict()
+    own = state.model.state_dict()
+    shared = {k: v for k, v in donor.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(own) - set(shared))
+    for net in (state.model, state.ema):
+        net.load_state_dict(shared, strict=False)
+    logger.info("warm start from %s: %d tensors copied, new: %s", source, len(shared), skipped)
 
 
 def _symbol(z: int) -> str:

