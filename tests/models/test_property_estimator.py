@@ -116,6 +116,24 @@ def test_conformal_intervals_reach_nominal_coverage(
         assert ((bounds[:, 0] <= point) & (point <= bounds[:, 1])).all()
 
 
+def test_cv_plus_intervals_in_row_batches_equal_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+    make_regression: Callable[..., tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """CV+ holds (test x calibration) arrays; batching rows bounds memory, changes nothing."""
+    from matfuse.models import conformal
+
+    X, y = make_regression(300, seed=7, noise=0.5)
+    est = PropertyEstimator(model="linear", uncertainty="conformal", conformal="cv_plus")
+    est.fit(X[:200], y[:200])
+    monkeypatch.setattr(conformal, "CV_PLUS_BATCH_ROWS", 10_000)
+    one_pass = est.predict_interval(X[200:])
+    monkeypatch.setattr(conformal, "CV_PLUS_BATCH_ROWS", 7)  # 100 rows: 15 uneven batches
+    batched = est.predict_interval(X[200:])
+    assert batched.shape == one_pass.shape == (100, 1, 2)
+    np.testing.assert_array_equal(batched, one_pass)
+
+
 def test_auto_conformal_scheme_depends_on_size(
     make_regression: Callable[..., tuple[np.ndarray, np.ndarray]],
 ) -> None:

@@ -70,18 +70,19 @@ class TransferEncoder(MaterialEncoder):
         """The source names this encoder concatenates, in library order."""
         return list(self._library().select(self.sources, self.exclude))
 
+    def _widths(self) -> dict[str, int]:
+        """Embedding width of each selected source, read without loading the nets."""
+        from matfuse.transfer.library import select_sources, source_widths
+
+        widths = source_widths(self.library)
+        return {n: widths[n] for n in select_sources(list(widths), self.sources, self.exclude)}
+
     @property
     def dim(self) -> int:
-        lib = self._library()
-        return sum(lib.sources[n].embedding_dim for n in self.selected())
+        return sum(self._widths().values())
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        lib = self._library()
-        names = [
-            f"transfer_{n}_{i}"
-            for n in self.selected()
-            for i in range(lib.sources[n].embedding_dim)
-        ]
+        names = [f"transfer_{n}_{i}" for n, width in self._widths().items() for i in range(width)]
         return np.array(names, dtype=object)
 
     def _compute(self, objects: list[Any]) -> tuple[np.ndarray, list[str | None]]:

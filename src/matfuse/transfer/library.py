@@ -28,13 +28,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from matfuse.models.manifest import MANIFEST_NAME, atomic_directory, verify_manifest
-from matfuse.transfer.network import SourceMLP
+
+if TYPE_CHECKING:  # torch loads with the nets, not when encoders are listed
+    from matfuse.transfer.network import SourceMLP
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ __all__ = [
     "formula_hashes",
     "load_library",
     "resolve_library_path",
+    "select_sources",
+    "source_widths",
     "split_names",
 ]
 
@@ -111,18 +115,7 @@ class SourceLibrary:
     def select(self, names: str | Sequence[str] = "all", exclude: Sequence[str] = ()) -> list[str]:
         """Source names from ``"all"``, a ``+``- or comma-separated string or a list, minus
         ``exclude`` (same forms). ``+`` is what fits in an encoder spec on a command line."""
-        wanted = self.names if names in ("", "all") else split_names(names)
-        unknown = sorted(set(wanted) - set(self.sources))
-        if unknown:
-            raise ValueError(
-                f"unknown transfer source(s) {', '.join(unknown)}; choose from "
-                f"{', '.join(self.names)}"
-            )
-        dropped = set(split_names(exclude))
-        chosen = [n for n in wanted if n not in dropped]
-        if not chosen:
-            raise ValueError("no transfer source left after exclusions")
-        return chosen
+        return select_sources(self.names, names, exclude)
 
     def save(self, directory: str | Path, card: str | None = None) -> Path:
         """Write the library (atomic, with a manifest); ``card`` becomes ``MODEL_CARD.md``."""
@@ -154,6 +147,37 @@ class SourceLibrary:
             if card is not None:
                 (tmp / "MODEL_CARD.md").write_text(card)
         return Path(directory)
+
+
+def select_sources(
+    available: Sequence[str], names: str | Sequence[str] = "all", exclude: Sequence[str] = ()
+) -> list[str]:
+    """:meth:`SourceLibrary.select` over a list of source names."""
+    wanted = list(available) if names in ("", "all") else split_names(names)
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        raise ValueError(
+            f"unknown transfer source(s) {', '.join(unknown)}; choose from {', '.join(available)}"
+        )
+    dropped = set(split_names(exclude))
+    chosen = [n for n in wanted if n not in dropped]
+    if not chosen:
+        raise ValueError("no transfer source left after exclusions")
+    return chosen
+
+
+def source_widths(library: str | Path | None = None) -> dict[str, int]:
+    """Each source's embedding width, in library order, from ``library.json`` alone: listing
+    the encoder (``matfuse encoders``, the UI) must not load the nets, or torch."""
+    path = resolve_library_path(library).absolute()
+    config = verify_manifest(path, LIBRARY_KIND).read_json(LIBRARY_CONFIG)
+    widths = {}
+    for entry in config["sources"]:
+        hidden = tuple(entry["params"].get("hidden", ()))
+        if not hidden:
+            raise ValueError(f"{path}: source {entry['name']!r} has no hidden layer")
+        widths[_safe_name(str(entry["name"]))] = int(hidden[-1])
+    return widths
 
 
 def split_names(names: str | Sequence[str]) -> list[str]:
@@ -215,6 +239,8 @@ def _load_cached(path_text: str, stamp: str) -> SourceLibrary:
         arrays = load(manifest.read_bytes(f"{name}.safetensors"))
         params = dict(entry["params"])
         params["hidden"] = tuple(params.get("hidden", ()))
+        from matfuse.transfer.network import SourceMLP
+
         model = SourceMLP(**params).load_state(entry["state"], arrays)
         info = {k: v for k, v in entry.items() if k not in ("name", "params", "state")}
         sources[name] = Source(
