@@ -410,6 +410,7 @@ def memory_run(root: Path, work: Path, args: argparse.Namespace, deadline: float
 
     load = os.getloadavg()[0]
     complete = True
+    rows_before = chunks[-1]["rows_written_total"] if chunks else 0
     with ProcessTree() as tree:
         try:
             result = screen(
@@ -435,7 +436,10 @@ def memory_run(root: Path, work: Path, args: argparse.Namespace, deadline: float
         # share grows with wall time (an idle local cluster costs ~3 % of a core), so on a
         # loaded machine the whole-tree projection is the pessimistic one
         "cpu_s_workers": round(tree.child_cpu_seconds, 1),
-        "rows_per_worker_cpu_s": round(result.rows / max(tree.child_cpu_seconds, 1e-9), 1),
+        # a chunk stopped at the deadline has no screen result: count the rows it wrote
+        "rows_per_worker_cpu_s": round(
+            (written - rows_before) / max(tree.child_cpu_seconds, 1e-9), 1
+        ),
         "peak_rss_gb": round(tree.peak / 1e9, 3),
         "load_1min_before": round(load, 2),
         "load_1min_after": round(os.getloadavg()[0], 2),
