@@ -32,7 +32,7 @@ import lzma
 import re
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,6 +61,10 @@ _INT = re.compile(r"\s*[+-]?\d+\s*")
 #: A CIF in a table cell is a few kB; anything larger than this is garbage, flagged.
 _FIELD_LIMIT = 16 * 1024 * 1024
 _SCAN_HEAD = 1000  # rows kept by the scan for input-column detection
+#: The scan notes where every this-many-th record starts, so a worker reading rows
+#: ``[start, stop)`` jumps there instead of parsing the file from its first row.
+_MARK_EVERY = 1000
+_CHUNK = 8192  # bytes read at a time (a stream cut short is read up to its last chunk)
 
 
 class LibraryFileError(ValueError):
@@ -72,6 +76,9 @@ class LibraryFile:
     """What the driver learnt about one library file; everything a worker needs to slice it.
 
     ``error`` says why rows after ``rows`` could not be read (``None``: read to the end).
+    ``marks`` are ``(row, byte)`` pairs: record ``row`` starts at offset ``byte`` of the
+    (decompressed) text. Without them a worker reading the last partition of a big file
+    would parse every row before it: a whole screen would cost rows squared.
     """
 
     path: str
@@ -81,11 +88,18 @@ class LibraryFile:
     dtypes: tuple[tuple[str, str], ...]
     error: str | None = None
     head: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    marks: tuple[tuple[int, int], ...] = field(default=(), compare=False, repr=False)
 
     def with_text(self, columns: Sequence[str]) -> LibraryFile:
         """The same file with ``columns`` (the input columns) read as text."""
         dtypes = tuple((c, "str" if c in columns else d) for c, d in self.dtypes)
-        return LibraryFile(self.path, self.fmt, self.rows, self.columns, dtypes, self.error)
+        return replace(self, dtypes=dtypes, head=None)
+
+    def for_rows(self, start: int) -> LibraryFile:
+        """What a worker needs to read rows from ``start``: only the mark at or before it
+        (a partition sent to a worker then carries one pair, not the file's whole index)."""
+        before = [m for m in self.marks if m[0] <= start]
+        return replace(self, head=None, marks=tuple(before[-1:]))
 
 
 def is_structure_file(path: Path) -> bool:
@@ -150,20 +164,89 @@ def _open_bytes(path: Path) -> IO[bytes]:
     return open(path, "rb")  # noqa: SIM115 (closed by _SafeBytes.close)
 
 
-class _Text:
-    """A library file as text (bad UTF-8 replaced), knowing whether it ended early."""
+class _Lines:
+    """The lines of a byte stream as text (bad UTF-8 replaced), counting the bytes taken.
 
-    def __init__(self, path: Path) -> None:
+    ``position`` is where the next line starts in the (decompressed) stream: a record
+    reader asks for it before each record, which is how the scan marks record starts. A
+    line ends at LF, CR LF or CR, as text read with ``newline=""``.
+    """
+
+    def __init__(self, raw: _SafeBytes) -> None:
+        self.raw = raw
+        self.position = 0
+        self._lines: list[bytes] = []
+        self._next = 0
+        self._tail = b""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        while self._next >= len(self._lines):
+            if not self._fill():
+                raise StopIteration
+        line = self._lines[self._next]
+        self._next += 1
+        self.position += len(line)
+        return line.decode("utf-8", "replace")
+
+    def _fill(self) -> bool:
+        """Split the next chunk into lines; False at the end of the stream."""
+        chunk = self.raw.read(_CHUNK) if not self.raw.closed else b""
+        data = self._tail + (chunk or b"")
+        if not data:
+            return False
+        lines = data.splitlines(keepends=True)
+        # Unless the stream has ended, the last piece may continue in the next chunk
+        # (no line end yet, or a CR whose LF has not been read).
+        self._tail = lines.pop() if chunk and not lines[-1].endswith(b"\n") else b""
+        self._lines, self._next = lines, 0
+        return True
+
+    def seek(self, position: int) -> None:
+        """Continue at byte ``position`` of the stream (a record start the scan marked).
+
+        Reads stay aligned to ``_CHUNK`` from the start, as in the scan: a compressed
+        stream cut short loses the whole read that meets the break, so a reader starting
+        elsewhere would otherwise see the break at another row than the scan did.
+        """
+        base = position - position % _CHUNK
+        self.raw.handle.seek(base)
+        self._lines, self._next = [], 0
+        self._tail = (self.raw.read(_CHUNK) or b"")[position - base :]
+        self.position = position
+
+
+class _Text:
+    """A library file as text lines, knowing whether it ended early and where records start.
+
+    The record readers call :meth:`note` once per record, before reading it: that counts
+    the records (``count``, for row numbers in messages) and, in a scan, marks every
+    ``_MARK_EVERY``-th record's start.
+    """
+
+    def __init__(self, path: Path, marks: list[tuple[int, int]] | None = None) -> None:
         self.raw = _SafeBytes(_open_bytes(path))
-        self.text = io.TextIOWrapper(
-            io.BufferedReader(self.raw), encoding="utf-8", errors="replace", newline=""
-        )
+        self.lines = _Lines(self.raw)
+        self.count = 0
+        self.marks = marks
 
     def __enter__(self) -> _Text:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.text.close()
+        self.raw.close()
+
+    def note(self, start: int) -> None:
+        if self.marks is not None and self.count % _MARK_EVERY == 0:
+            self.marks.append((self.count, start))
+        self.count += 1
+
+    def seek(self, mark: tuple[int, int]) -> None:
+        """Go to a marked record: the next record read is record ``mark[0]``."""
+        self.lines.seek(mark[1])
+        self.count = mark[0]
 
     @property
     def cut(self) -> bool:
@@ -184,7 +267,7 @@ def _cells(values: Sequence[str], n: int, row: int) -> Record:
 
 def _delimited(stream: _Text, sep: str) -> tuple[list[str], Iterator[Record]]:
     csv.field_size_limit(_FIELD_LIMIT)
-    reader = csv.reader(stream.text, delimiter=sep)
+    reader = csv.reader(stream.lines, delimiter=sep)
     header: list[str] | None = None
     while header is None:
         try:
@@ -200,33 +283,38 @@ def _delimited(stream: _Text, sep: str) -> tuple[list[str], Iterator[Record]]:
         raise LibraryFileError(stream.raw.error)
 
     def records() -> Iterator[Record]:
-        row = 0
         while True:
+            start = stream.lines.position
             try:
                 values = next(reader)
             except StopIteration:
                 return
             except csv.Error as err:
-                row += 1
-                yield [None] * len(names), f"row {row} cannot be read: {err}"
+                stream.note(start)
+                yield [None] * len(names), f"row {stream.count} cannot be read: {err}"
                 continue
             if not values:
                 continue  # a blank line is no row (as pandas reads it)
-            row += 1
-            yield _cells(values, len(names), row)
+            stream.note(start)
+            yield _cells(values, len(names), stream.count)
 
     return names, records()
 
 
 def _smi(stream: _Text) -> tuple[list[str], Iterator[Record]]:
     def records() -> Iterator[Record]:
-        for line in stream.text:
+        while True:
+            start = stream.lines.position
+            line = next(stream.lines, None)
+            if line is None:
+                return
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             parts = line.split(maxsplit=1)
             if parts[0].lower() == "smiles":  # a header line
                 continue
+            stream.note(start)
             yield [parts[0], parts[1] if len(parts) > 1 else None], None
 
     return ["smiles", "name"], records()
@@ -235,16 +323,19 @@ def _smi(stream: _Text) -> tuple[list[str], Iterator[Record]]:
 _SD_PROPERTY = re.compile(r"^>.*<([^>]+)>")
 
 
-def _sd_blocks(stream: _Text) -> Iterator[str]:
+def _sd_blocks(stream: _Text) -> Iterator[tuple[int, str]]:
+    """The SD records as text, each with the byte where it starts."""
     lines: list[str] = []
-    for line in stream.text:
+    start = stream.lines.position
+    for line in stream.lines:
         if line.rstrip("\r\n") == "$$$$":
-            yield "".join(lines)
+            yield start, "".join(lines)
             lines = []
+            start = stream.lines.position
         else:
             lines.append(line)
     if any(ln.strip() for ln in lines):
-        yield "".join(lines)
+        yield start, "".join(lines)
 
 
 def _sd_properties(block: str) -> dict[str, str]:
@@ -267,7 +358,8 @@ def _sd_properties(block: str) -> dict[str, str]:
 
 def _sdf_records(stream: _Text, names: Sequence[str]) -> Iterator[Record]:
     """Rows of an SDF: its properties (``names``), ``name``, then the mol block as text."""
-    for block in _sd_blocks(stream):
+    for start, block in _sd_blocks(stream):
+        stream.note(start)
         props = _sd_properties(block)
         title = block.split("\n", 1)[0].strip()
         cells = [props.get(n) or None for n in names]
@@ -355,7 +447,8 @@ def scan_file(path: str | Path) -> LibraryFile:
             LibraryFile(str(path), fmt, len(files), ("name", "structure"), layout), 0, 20
         )
         return LibraryFile(str(path), fmt, len(files), ("name", "structure"), layout, head=first)
-    with _Text(path) as stream:
+    marks: list[tuple[int, int]] = []
+    with _Text(path, marks) as stream:
         names, records = _records(stream, fmt, path)
         records = _with_cut(records, stream)
         kinds = _Kinds(len(names))
@@ -376,7 +469,14 @@ def scan_file(path: str | Path) -> LibraryFile:
             raise LibraryFileError(error)
     head_frame = _finish(_frame(head, names, dtypes), fmt)
     return LibraryFile(
-        str(path), fmt, rows, tuple(names), tuple(dtypes.items()), error, head=head_frame
+        str(path),
+        fmt,
+        rows,
+        tuple(names),
+        tuple(dtypes.items()),
+        error,
+        head=head_frame,
+        marks=tuple(m for m in marks if m[0] < rows),
     )
 
 
@@ -393,7 +493,7 @@ def _records(
         return [*props, "name", "molblock"], _sdf_records(stream, props)
     with _Text(path) as first:  # SDF columns: every record's property names, in order
         names: dict[str, None] = {}
-        for block in _sd_blocks(first):
+        for _, block in _sd_blocks(first):
             names.update(dict.fromkeys(_sd_properties(block)))
     props = [n for n in names if n not in ("name", "smiles", "molblock")]
     return [*props, "name", "molblock"], _sdf_records(stream, props)
@@ -429,9 +529,12 @@ def read_rows(file: LibraryFile, start: int, stop: int) -> pd.DataFrame:
             }
         )
     picked: list[Record] = []
+    mark = max((m for m in file.marks if m[0] <= start), default=(0, 0))
     with _Text(path) as stream:
         _, records = _records(stream, file.fmt, path, file.columns)
-        for i, record in enumerate(_with_cut(records, stream)):
+        if mark[0] > 0:
+            stream.seek(mark)  # after the header, which _records has read
+        for i, record in enumerate(_with_cut(records, stream), start=mark[0]):
             if i >= stop:
                 break
             if i >= start:

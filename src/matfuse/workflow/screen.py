@@ -364,7 +364,7 @@ def _partitions(
             start = chunk * partition_rows
             partitions.append(
                 Partition(
-                    file=info,
+                    file=info.for_rows(start),
                     file_index=index,
                     chunk_index=chunk,
                     start=start,
