@@ -2,14 +2,16 @@
 
 Stages (each appended to the result as it finishes, so a stopped run keeps what it did):
 
-1. ``moses``: a default fused molecule model (ecfp-count + rdkit2d + maccs, model ``auto``)
+1. ``moses``: the default fused molecule model (``DEFAULT_ENCODERS``, model ``auto``)
    trained on ESOL (MoleculeNet, FM4M split, train part), then the first ``--moses-rows``
    rows of the MOSES training set screened with 1 and then 2 local workers (same rows, same
    run: the scaling ratio), ranked by a window objective p(-4 <= logS <= -2).
 2. ``compositions``: ``--formulas`` charge-balanced formulas enumerated from element lists
    and pymatgen's common oxidation states (A_a B_b X_x, two cations and one anion,
    a, b, x <= 6), screened with a composition model trained on matbench ``expt_gap``.
-3. ``plan-memory`` (``--synthetic-rows``): the driver's scan and plan of a synthetic
+3. ``moses-full`` and ``compositions-full``: the whole MOSES training set and the whole
+   enumerated formula library with 2 workers, in resumable chunks (``chunks.json``).
+4. ``plan-memory`` (``--synthetic-rows``): the driver's scan and plan of a synthetic
    library of that many rows (its peak RSS), and ``memory`` (slow: a full screen of it).
 
 Every stage records wall time, rows/s and the peak resident memory of the whole process
@@ -174,7 +176,8 @@ def _default_encoders() -> tuple[str, ...]:
     return DEFAULT_ENCODERS
 
 
-def moses_prefix(root: Path, rows: int, out: Path) -> Path:
+def moses_prefix(root: Path, rows: int | None, out: Path) -> Path:
+    """The first ``rows`` of the MOSES training set (``None``: all), its column ``smiles``."""
     if not out.exists():
         frame = pd.read_csv(root / "molecules" / "moses" / "train.csv.gz", nrows=rows)
         with gzip.open(out, "wt") as handle:
@@ -246,6 +249,17 @@ def markdown(payload: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in payload["results"].items():
+        if result.get("chunks"):  # a long screen in resumable chunks: its totals
+            last = result["chunks"][-1]
+            per_cpu = result.get("rows_per_cpu_s")
+            projected = "" if not per_cpu else f"{round(2 * 3600 * per_cpu):,}"
+            lines.append(
+                f"| {name} | {result.get('workers', 2)} | {result['rows_written']:,} | "
+                f"{result.get('wall_s_all_chunks', '')} | "
+                f"{result.get('rows_per_s_wall_all_chunks', '')} | {per_cpu or ''} | "
+                f"{projected} | {result['peak_rss_gb_max_over_chunks']} GB | "
+                f"{last.get('failures', '')} |"
+            )
         for key, run in result.items():
             if not isinstance(run, dict):
                 continue
@@ -372,36 +386,33 @@ def train_gap_linear(root: Path, out: Path) -> Path:
     return out
 
 
-def memory_run(root: Path, work: Path, args: argparse.Namespace, deadline: float) -> dict:
-    """A real screen of ``--synthetic-rows`` rows, stopped at the deadline and resumed.
+def chunked_screen(
+    model: Path,
+    library: Path,
+    out: Path,
+    partition_rows: int,
+    deadline: float,
+    label: str,
+    **kw: Any,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One chunk of a long screen with 2 workers: resume, run until done or the deadline.
 
-    Each invocation is one chunk: the screen resumes from the partitions already written
-    (the engine's resume), runs until done or until ``--max-minutes``, and records the
-    chunk's peak RSS of the whole process tree, CPU seconds and rows written so far (the
-    chunks accumulate in ``synthetic-out/chunks.json``).
+    The screen resumes from the partitions already written (the engine's resume). Each
+    chunk records its peak RSS of the whole process tree, CPU seconds and the rows written
+    so far; the chunks accumulate in ``out/chunks.json``, so a screen that takes several
+    invocations (or survives a kill) is reported whole.
     """
     import json
 
     import pyarrow.parquet as pq
 
-    rows = args.synthetic_rows
-    model = train_gap_linear(root, work / "gap-linear-model")
-    enumerated = work / f"formulas-{args.formulas}.csv.gz"  # the compositions stage's library
-    if enumerated.exists() and args.formulas >= args.synthetic_pool:
-        pool = pd.read_csv(enumerated, nrows=args.synthetic_pool)["formula"].tolist()
-    else:
-        pool = enumerate_formulas(args.synthetic_pool)
-    library = synthetic_parquet(
-        work / f"synthetic-{rows}-pool{len(pool)}.parquet", rows, pool, args.memory_partition_rows
-    )
-    out = work / f"synthetic-{rows}-out"
     record = out / "chunks.json"
     chunks = json.loads(record.read_text()) if record.exists() else []
     started = time.perf_counter()
 
     def progress(partitions: int, done: int) -> None:
         print(
-            f"  memory: {partitions} partitions, {done} rows this chunk, "
+            f"  {label}: {partitions} partitions, {done} rows this chunk, "
             f"{time.perf_counter() - started:.0f} s",
             flush=True,
         )
@@ -419,8 +430,9 @@ def memory_run(root: Path, work: Path, args: argparse.Namespace, deadline: float
                 out,
                 top=100,
                 workers=2,
-                partition_rows=args.memory_partition_rows,
+                partition_rows=partition_rows,
                 on_progress=progress,
+                **kw,
             )
         except _Stop:
             complete = False
@@ -454,22 +466,104 @@ def memory_run(root: Path, work: Path, args: argparse.Namespace, deadline: float
             }
         )
     chunks.append(chunk)
+    out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(chunks, indent=2) + "\n")
-    done_rows = [c["rows_written_total"] for c in chunks]
+    return chunks, complete
+
+
+def chunk_summary(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over the chunks of a screen: rows written, CPU, the worst peak memory."""
+    done = chunks[-1]["rows_written_total"]
     cpu = sum(c["cpu_s_process_tree"] for c in chunks)
+    wall = sum(c["wall_s"] for c in chunks)
+    return {
+        "chunks": chunks,
+        "rows_written": done,
+        "complete": chunks[-1]["complete"],
+        "peak_rss_gb_max_over_chunks": max(c["peak_rss_gb"] for c in chunks),
+        "wall_s_all_chunks": round(wall, 1),
+        "rows_per_s_wall_all_chunks": round(done / wall, 1) if wall else None,
+        "rows_per_hour_wall_all_chunks": round(3600 * done / wall) if wall else None,
+        "cpu_s_all_chunks": round(cpu, 1),
+        "rows_per_cpu_s": round(done / cpu, 1) if cpu else None,
+    }
+
+
+def memory_run(root: Path, work: Path, args: argparse.Namespace, deadline: float) -> dict:
+    """A real screen of ``--synthetic-rows`` rows (2 workers), in resumable chunks."""
+    rows = args.synthetic_rows
+    model = train_gap_linear(root, work / "gap-linear-model")
+    enumerated = work / f"formulas-{args.formulas}.csv.gz"  # the compositions stage's library
+    if enumerated.exists() and args.formulas >= args.synthetic_pool:
+        pool = pd.read_csv(enumerated, nrows=args.synthetic_pool)["formula"].tolist()
+    else:
+        pool = enumerate_formulas(args.synthetic_pool)
+    library = synthetic_parquet(
+        work / f"synthetic-{rows}-pool{len(pool)}.parquet", rows, pool, args.memory_partition_rows
+    )
+    out = work / f"synthetic-{rows}-out"
+    chunks, _ = chunked_screen(model, library, out, args.memory_partition_rows, deadline, "memory")
     return {
         "library": f"{rows:,} synthetic rows (formula, id; parquet, row groups of "
         f"{args.memory_partition_rows:,}) drawn with replacement from {len(pool):,} "
         "enumerated formulas",
         "model": "composition encoder + linear (RidgeCV, conformal), trained on expt_gap",
         "partition_rows": args.memory_partition_rows,
-        "chunks": chunks,
-        "rows_written": done_rows[-1],
-        "complete": complete,
-        "peak_rss_gb_max_over_chunks": max(c["peak_rss_gb"] for c in chunks),
-        "cpu_s_all_chunks": round(cpu, 1),
-        "rows_per_cpu_s": round(done_rows[-1] / cpu, 1) if cpu else None,
+        **chunk_summary(chunks),
     }
+
+
+def moses_full(root: Path, work: Path, args: argparse.Namespace, deadline: float) -> dict:
+    """The whole MOSES training set through the default model, 2 workers, resumable."""
+    model = train_esol(root, work / "esol-model")
+    library = moses_prefix(root, None, work / "moses-all.csv.gz")
+    out = work / f"moses-all-out-{args.partition_rows}"
+    spec = {"terms": [{"property": "model", "path": str(model), "min": -4.0, "max": -2.0}]}
+    chunks, complete = chunked_screen(
+        model, library, out, args.partition_rows, deadline, "moses-full", objective=spec
+    )
+    summary = chunk_summary(chunks)
+    if complete:
+        top = pd.read_csv(out / "top.csv")
+        summary["top_10"] = top.head(10)[["row_id", "smiles", "pred_logS", "objective"]].to_dict(
+            "records"
+        )
+    return {
+        "library": "MOSES train.csv.gz, all 1,584,663 rows",
+        "model": f"default fused ({', '.join(_default_encoders())}; auto) trained on ESOL train",
+        "objective": "p(-4 <= logS <= -2) from the predicted mean and std",
+        "partition_rows": args.partition_rows,
+        "workers": 2,
+        **summary,
+    }
+
+
+def compositions_full(
+    root: Path, work: Path, args: argparse.Namespace, deadline: float
+) -> dict[str, Any]:
+    """The whole enumerated formula library through the composition model, 2 workers."""
+    model = train_gap(root, work / "gap-model")
+    library = formula_library(work, args.formulas)
+    out = work / f"formulas-{args.formulas}-all-out-{args.partition_rows * 2}"
+    chunks, _ = chunked_screen(
+        model, library, out, args.partition_rows * 2, deadline, "compositions-full"
+    )
+    return {
+        "library": f"{args.formulas:,} charge-balanced formulas enumerated (pymatgen common "
+        "oxidation states: A_a B_b X_x, then A_a B_b C_c X_x), all screened",
+        "model": "composition encoder + auto, trained on matbench expt_gap",
+        "partition_rows": args.partition_rows * 2,
+        "workers": 2,
+        **chunk_summary(chunks),
+    }
+
+
+def formula_library(work: Path, formulas: int) -> Path:
+    library = work / f"formulas-{formulas}.csv.gz"
+    if not library.exists():
+        with gzip.open(library, "wt") as handle:
+            pd.DataFrame({"formula": enumerate_formulas(formulas)}).to_csv(handle, index=False)
+    return library
 
 
 def main() -> None:
@@ -579,11 +673,7 @@ def main() -> None:
         save()
     if "compositions" in stages and time.time() < deadline:
         model = train_gap(root, work / "gap-model")
-        library = work / f"formulas-{args.formulas}.csv.gz"
-        if not library.exists():
-            formulas = enumerate_formulas(args.formulas)
-            with gzip.open(library, "wt") as handle:
-                pd.DataFrame({"formula": formulas}).to_csv(handle, index=False)
+        library = formula_library(work, args.formulas)
         n = int(pd.read_csv(library).shape[0])
         screened = library
         if args.formula_rows and args.formula_rows < n:
@@ -626,9 +716,17 @@ def main() -> None:
             "baseline_read_only_rows_per_s": round(read_only_rate(screened), 1),
         }
         save()
+    if "compositions-full" in stages and time.time() < deadline:
+        payload["results"]["compositions_full"] = compositions_full(root, work, args, deadline)
+        print("compositions-full", payload["results"]["compositions_full"], flush=True)
+        save()
     if "plan-memory" in stages and args.synthetic_rows and time.time() < deadline:
         payload["results"]["plan_memory"] = plan_memory(root, work, args.synthetic_rows)
         print("plan-memory", payload["results"]["plan_memory"], flush=True)
+        save()
+    if "moses-full" in stages and time.time() < deadline:
+        payload["results"]["moses_full"] = moses_full(root, work, args, deadline)
+        print("moses-full", payload["results"]["moses_full"], flush=True)
         save()
     if "memory" in stages and args.synthetic_rows and time.time() < deadline:
         payload["results"]["memory"] = memory_run(root, work, args, deadline)
