@@ -28,13 +28,8 @@ ROWS = 7  # rows per partition: files of 20 and 11 rows make 3 + 2 partitions
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from conftest_helpers import logp
-
-    directory = tmp_path_factory.mktemp("screen") / "model"
-    model = PropertyModel(encoders=["ecfp-count:n_bits=128"], model="linear")
-    model.fit(TRAIN, logp(TRAIN), target_names=["logp"]).save(directory)
-    return directory
+def model_dir(tmp_path_factory, fit_logp_model):
+    return fit_logp_model(tmp_path_factory.mktemp("screen") / "model", TRAIN, 128)
 
 
 @pytest.fixture(scope="module")
@@ -54,33 +49,12 @@ def library(tmp_path_factory):
     return directory
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as local,
-        Client(local) as client,
-    ):
-        yield local, client
-
-
-def _predictions(out):
-    parts = sorted((out / "predictions").glob("part-*.parquet"))
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-
-
-def _bytes(out):
-    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-
-
-def test_every_row_once_with_predict_s_predictions(model_dir, library, cluster, tmp_path):
-    _, client = cluster
+def test_every_row_once_with_predict_s_predictions(
+    model_dir, library, client, read_predictions, tmp_path
+):
     result = screen(model_dir, library, tmp_path / "out", top=5, partition_rows=ROWS, client=client)
     assert (result.rows, result.invalid, result.partitions, result.resumed) == (31, 1, 5, 0)
-    frame = _predictions(tmp_path / "out")
+    frame = read_predictions(tmp_path / "out")
     assert frame[ROW_ID].tolist() == list(range(31))
     assert frame["name"].tolist() == [f"a{i}" for i in range(20)] + [f"b{i}" for i in range(11)]
     bad = frame[frame["smiles"] == "C1CC("]
@@ -98,11 +72,12 @@ def test_every_row_once_with_predict_s_predictions(model_dir, library, cluster, 
         np.testing.assert_allclose(got["pred_logp"], expected["pred_logp"], rtol=1e-12)
 
 
-def test_top_csv_is_the_best_rows_ties_by_row_id(model_dir, library, cluster, tmp_path):
-    _, client = cluster
+def test_top_csv_is_the_best_rows_ties_by_row_id(
+    model_dir, library, client, read_predictions, tmp_path
+):
     out = tmp_path / "out"
     screen(model_dir, library, out, top=6, partition_rows=ROWS, client=client)
-    frame = _predictions(out).dropna(subset=["pred_logp"])
+    frame = read_predictions(out).dropna(subset=["pred_logp"])
     # the library repeats molecules: equal scores, so the row id decides
     assert frame["pred_logp"].duplicated().any()
     expected = frame.sort_values(["pred_logp", ROW_ID], ascending=[False, True]).head(6)
@@ -115,7 +90,7 @@ def test_top_csv_is_the_best_rows_ties_by_row_id(model_dir, library, cluster, tm
     assert pd.read_csv(out / "top.csv")[ROW_ID].tolist() == expected[ROW_ID].tolist()
 
 
-def test_resume_writes_the_same_bytes(model_dir, library, cluster, tmp_path):
+def test_resume_writes_the_same_bytes(model_dir, library, cluster, tree_bytes, tmp_path):
     local, _ = cluster
     out = tmp_path / "out"
     # a fresh run on the default local cluster of worker processes
@@ -124,13 +99,13 @@ def test_resume_writes_the_same_bytes(model_dir, library, cluster, tmp_path):
     fresh = runner.invoke(app, [*args, "--workers", "1"])
     assert fresh.exit_code == 3, fresh.output  # one invalid row
     assert "31 rows screened, 1 invalid, 5 partitions (0 resumed)" in fresh.output
-    before = _bytes(out)
+    before = tree_bytes(out)
     (out / "predictions" / "part-00000-00001.parquet").unlink()
     (out / "top.csv").unlink()
     resumed = runner.invoke(app, [*args, "--scheduler", local.scheduler_address, "--allow-invalid"])
     assert resumed.exit_code == 0, resumed.output
     assert "(4 resumed)" in resumed.output
-    assert _bytes(out) == before
+    assert tree_bytes(out) == before
 
 
 def test_user_errors_exit_2_before_any_work(model_dir, library, tmp_path):
@@ -153,8 +128,7 @@ def test_user_errors_exit_2_before_any_work(model_dir, library, tmp_path):
     assert res.exit_code == 2 and "another model" in res.output
 
 
-def test_a_library_changed_since_the_first_run_is_refused(model_dir, cluster, tmp_path):
-    _, client = cluster
+def test_a_library_changed_since_the_first_run_is_refused(model_dir, client, tmp_path):
     path = tmp_path / "lib.csv"
     pd.DataFrame({"smiles": TRAIN[:10]}).to_csv(path, index=False)
     screen(model_dir, path, tmp_path / "out", partition_rows=ROWS, client=client)
@@ -171,10 +145,9 @@ def test_read_partition_slices_in_file_order(library):
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
 
 
-def test_the_model_is_loaded_once_per_worker(model_dir, library, cluster, tmp_path, monkeypatch):
+def test_the_model_is_loaded_once_per_worker(model_dir, library, client, tmp_path, monkeypatch):
     import matfuse.workflow.screen as engine
 
-    _, client = cluster
     loads = []
     load = PropertyModel.load.__func__
 

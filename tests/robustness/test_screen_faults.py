@@ -18,7 +18,6 @@ import pytest
 from typer.testing import CliRunner
 
 from matfuse.cli import app
-from matfuse.pipeline import PropertyModel
 from matfuse.workflow.library import read_rows, scan_file
 from matfuse.workflow.screen import ROW_ID, screen
 
@@ -32,40 +31,8 @@ TRAIN = [
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from conftest_helpers import logp
-
-    directory = tmp_path_factory.mktemp("faults") / "model"
-    model = PropertyModel(encoders=["ecfp-count:n_bits=64"], model="linear")
-    model.fit(TRAIN, logp(TRAIN), target_names=["logp"]).save(directory)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def processes():
-    """Two single-threaded worker processes, as `dask scheduler` + `dask worker` give."""
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield cluster, client
-
-
-def _predictions(out):
-    parts = sorted((out / "predictions").glob("part-*.parquet"))
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-
-
-def _bytes(directory):
-    return {
-        p.relative_to(directory): p.read_bytes()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
+def model_dir(tmp_path_factory, fit_logp_model):
+    return fit_logp_model(tmp_path_factory.mktemp("faults") / "model", TRAIN, 64)
 
 
 def _garbage_library(directory):
@@ -85,7 +52,9 @@ def _garbage_library(directory):
     return directory
 
 
-def test_garbage_rows_are_flagged_and_unreadable_files_listed(model_dir, processes, tmp_path):
+def test_garbage_rows_are_flagged_and_unreadable_files_listed(
+    model_dir, processes, read_predictions, tmp_path
+):
     _, client = processes
     library = _garbage_library(tmp_path / "lib")
     a = scan_file(library / "a.csv")
@@ -93,7 +62,7 @@ def test_garbage_rows_are_flagged_and_unreadable_files_listed(model_dir, process
     assert b.error is not None and 0 < b.rows < 3000  # read up to the break
     out = tmp_path / "out"
     result = screen(model_dir, library, out, partition_rows=7, client=client, top=3)
-    frame = _predictions(out)
+    frame = read_predictions(out)
     # every row the files hold is there once, in order
     assert frame[ROW_ID].tolist() == list(range(a.rows + b.rows))
     assert result.rows == a.rows + b.rows
@@ -136,7 +105,9 @@ def test_workers_read_with_the_drivers_dtypes(tmp_path):
     assert parts[0]["smiles"].tolist()[:2] == ["1", "2"]  # text, not 1.0
 
 
-def test_a_worker_killed_mid_run_gives_the_same_bytes(model_dir, processes, tmp_path):
+def test_a_worker_killed_mid_run_gives_the_same_bytes(
+    model_dir, processes, read_predictions, tree_bytes, tmp_path
+):
     cluster, client = processes
     library = tmp_path / "lib.csv"
     pd.DataFrame({"smiles": TRAIN * 3}).to_csv(library, index=False)
@@ -159,7 +130,7 @@ def test_a_worker_killed_mid_run_gives_the_same_bytes(model_dir, processes, tmp_
     assert killed and killed[0] in before
     assert killed[0] not in set(client.run(os.getpid).values())  # it really died
     assert result.failures == () and result.rows == 60
-    frame = _predictions(out)
+    frame = read_predictions(out)
     assert frame[ROW_ID].tolist() == list(range(60))  # complete, no duplicates
-    assert _bytes(out / "predictions") == _bytes(clean / "predictions")
+    assert tree_bytes(out / "predictions") == tree_bytes(clean / "predictions")
     assert (out / "top.csv").read_bytes() == (clean / "top.csv").read_bytes()

@@ -34,26 +34,8 @@ SALTS += [("Ba", "O", 5.52), ("Sr", "O", 5.16), ("Rb", "Cl", 6.58), ("Cs", "F", 
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as local,
-        Client(local) as client,
-    ):
-        yield client
-
-
-@pytest.fixture(scope="module")
-def mol_model(tmp_path_factory):
-    from conftest_helpers import logp
-
-    directory = tmp_path_factory.mktemp("libs") / "mol-model"
-    model = PropertyModel(encoders=["ecfp-count:n_bits=64"], model="linear")
-    model.fit(TRAIN, logp(TRAIN), target_names=["logp"]).save(directory)
-    return directory
+def mol_model(tmp_path_factory, fit_logp_model):
+    return fit_logp_model(tmp_path_factory.mktemp("libs") / "mol-model", TRAIN, 64)
 
 
 def _rocksalt(a: str, b: str, lattice: float):
@@ -78,11 +60,6 @@ def structure_model(tmp_path_factory, structures):
     return directory
 
 
-def _predictions(out):
-    parts = sorted((out / "predictions").glob("part-*.parquet"))
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-
-
 def _predict_alone(model_dir, path, tmp_path):
     pred = tmp_path / "alone.csv"
     res = runner.invoke(app, ["predict", str(model_dir), str(path), "--out", str(pred)])
@@ -90,7 +67,7 @@ def _predict_alone(model_dir, path, tmp_path):
     return pd.read_csv(pred)
 
 
-def test_sdf_in_partitions_with_a_broken_record(mol_model, cluster, tmp_path):
+def test_sdf_in_partitions_with_a_broken_record(mol_model, client, read_predictions, tmp_path):
     path = tmp_path / "lib.sdf"
     with Chem.SDWriter(str(path)) as writer:
         for i, smi in enumerate(TRAIN[:9]):
@@ -104,8 +81,8 @@ def test_sdf_in_partitions_with_a_broken_record(mol_model, cluster, tmp_path):
     text.insert(3, "broken\n  junk\n\nnot a mol block\nM  END\n")
     path.write_text("$$$$\n".join(text))
     out = tmp_path / "out"
-    result = screen(mol_model, path, out, partition_rows=4, client=cluster)
-    frame = _predictions(out)
+    result = screen(mol_model, path, out, partition_rows=4, client=client)
+    frame = read_predictions(out)
     assert result.rows == 10 and result.partitions == 3 and result.invalid == 1
     assert frame[ROW_ID].tolist() == list(range(10))
     assert frame["error"].notna().tolist() == [i == 3 for i in range(10)]
@@ -118,7 +95,7 @@ def test_sdf_in_partitions_with_a_broken_record(mol_model, cluster, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".smi.gz", ".parquet", ".tsv"])
-def test_smi_gz_parquet_and_tsv(mol_model, cluster, tmp_path, suffix):
+def test_smi_gz_parquet_and_tsv(mol_model, client, read_predictions, tmp_path, suffix):
     path = tmp_path / f"lib{suffix}"
     smiles = [*TRAIN[:10], "C1CC(", *TRAIN[10:]]
     if suffix == ".smi.gz":
@@ -132,8 +109,8 @@ def test_smi_gz_parquet_and_tsv(mol_model, cluster, tmp_path, suffix):
         else:
             frame.to_csv(path, sep="\t", index=False)
     out = tmp_path / "out"
-    result = screen(mol_model, path, out, partition_rows=6, client=cluster)
-    frame = _predictions(out)
+    result = screen(mol_model, path, out, partition_rows=6, client=client)
+    frame = read_predictions(out)
     assert result.rows == 21 and result.invalid == 1
     assert frame[ROW_ID].tolist() == list(range(21))
     assert frame["smiles"].tolist() == smiles
@@ -145,14 +122,14 @@ def test_smi_gz_parquet_and_tsv(mol_model, cluster, tmp_path, suffix):
 
 
 def test_structures_as_a_cif_column_and_as_a_directory(
-    structure_model, structures, cluster, tmp_path
+    structure_model, structures, client, read_predictions, tmp_path
 ):
     table = tmp_path / "cifs.csv"
     cifs = [s.to(fmt="cif") for s in structures]
     pd.DataFrame({"id": range(12), "cif": cifs}).to_csv(table, index=False)
     out = tmp_path / "out-table"
-    result = screen(structure_model, table, out, partition_rows=5, client=cluster)
-    from_table = _predictions(out)
+    result = screen(structure_model, table, out, partition_rows=5, client=client)
+    from_table = read_predictions(out)
     assert result.rows == 12 and result.invalid == 0
     alone = _predict_alone(structure_model, table, tmp_path)
     np.testing.assert_allclose(from_table["pred_a"], alone["pred_a"], rtol=1e-12)
@@ -163,8 +140,8 @@ def test_structures_as_a_cif_column_and_as_a_directory(
     structures[6].to(filename=str(directory / "POSCAR_x"), fmt="poscar")
     (directory / "s99.cif").write_text("data_broken\n_cell_length_a oops\n")
     out = tmp_path / "out-dir"
-    result = screen(structure_model, directory, out, partition_rows=3, client=cluster)
-    frame = _predictions(out)
+    result = screen(structure_model, directory, out, partition_rows=3, client=client)
+    frame = read_predictions(out)
     # sorted by name, one row per file
     assert frame["name"].tolist() == ["POSCAR_x", *[f"s{i:02d}.cif" for i in range(6)], "s99.cif"]
     assert result.invalid == 1 and frame["error"].notna().tolist() == [False] * 7 + [True]
@@ -172,7 +149,7 @@ def test_structures_as_a_cif_column_and_as_a_directory(
     np.testing.assert_allclose(frame["pred_a"][:7], expected, rtol=1e-9)
 
 
-def test_compositions(structure_model, cluster, tmp_path):
+def test_compositions(structure_model, client, read_predictions, tmp_path):
     from matfuse.pipeline import PropertyModel
 
     model_dir = tmp_path / "comp-model"
@@ -183,14 +160,14 @@ def test_compositions(structure_model, cluster, tmp_path):
     path = tmp_path / "formulas.csv.gz"
     with gzip.open(path, "wt") as handle:
         pd.DataFrame({"formula": [*formulas, "Xx2O"]}).to_csv(handle, index=False)
-    result = screen(model_dir, path, tmp_path / "out", partition_rows=5, client=cluster, top=3)
+    result = screen(model_dir, path, tmp_path / "out", partition_rows=5, client=client, top=3)
     assert (result.rows, result.invalid, result.partitions) == (13, 1, 3)
     top = pd.read_csv(tmp_path / "out" / "top.csv")
-    frame = _predictions(tmp_path / "out")
+    frame = read_predictions(tmp_path / "out")
     assert top["pred_a"].tolist() == sorted(frame["pred_a"].dropna(), reverse=True)[:3]
 
 
-def test_objective_spec_ranks_top_csv(mol_model, cluster, tmp_path):
+def test_objective_spec_ranks_top_csv(mol_model, client, read_predictions, tmp_path):
     spec = tmp_path / "objective.yaml"
     spec.write_text(
         "terms:\n"
@@ -203,7 +180,7 @@ def test_objective_spec_ranks_top_csv(mol_model, cluster, tmp_path):
     args = ["screen", str(mol_model), str(library), "--out", str(out), "--top", "4"]
     res = runner.invoke(app, [*args, "--partition-rows", "6", "--objective", str(spec)])
     assert res.exit_code == 3, res.output  # one invalid row
-    frame = _predictions(out)
+    frame = read_predictions(out)
     valid = frame["error"].isna()
     # the same scores as `matfuse generate` gives these molecules with this spec
     expected = load_objective(spec).evaluate(frame["smiles"][valid].tolist())

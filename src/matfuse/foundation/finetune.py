@@ -34,7 +34,6 @@ architecture, vocabulary and scaling as JSON (:meth:`state` / :meth:`load_state`
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +53,7 @@ from matfuse.foundation.examples import Example, collate, make_example
 from matfuse.foundation.graphs import GINEncoder
 from matfuse.foundation.tokenizers import EOS_ID, PAD_ID, Tokenizer
 from matfuse.foundation.weights import weights_dir
+from matfuse.models.early_stopping import EarlyStopping, validation_split
 from matfuse.models.threads import torch_threads
 from matfuse.progress import stage
 
@@ -282,9 +282,7 @@ class _FinetunedEncoder(BaseEstimator):
         data = [e for e, keep in zip(examples, rows, strict=True) if keep and e is not None]
         target = torch.from_numpy(self._prepare_target(y_arr[rows]))
         rng = np.random.default_rng(self.random_state)
-        order = rng.permutation(len(data))
-        n_val = int(round(self.validation_fraction * len(data))) if len(data) >= 20 else 0
-        val, train = order[:n_val], order[n_val:]
+        val, train = validation_split(len(data), self.validation_fraction, rng)
         with torch_threads(self.n_threads):
             self.net_ = self._train(net, data, target, train, val, rng)
         self.n_train_ = int(len(train))
@@ -307,8 +305,8 @@ class _FinetunedEncoder(BaseEstimator):
             weight_decay=self.weight_decay,
         )
         began = time.perf_counter()
-        best_state, best_loss, stale = copy.deepcopy(net.state_dict()), np.inf, 0
-        self.best_epoch_, self.history_ = -1, []
+        stopper = EarlyStopping(net, self.patience, best_epoch=-1)
+        self.history_ = []
         for epoch in range(self.max_epochs):
             stage("epoch", f"fine-tune {self.encoder}", epoch, self.max_epochs)
             self._set_frozen(net, warming_up=epoch < self.warmup_epochs)
@@ -329,20 +327,17 @@ class _FinetunedEncoder(BaseEstimator):
             self.history_.append(info)
             if self.callback is not None:
                 self.callback(info)
-            improved = not len(val) or val_loss < best_loss - 1e-6
-            if improved:
-                best_state, best_loss, stale = copy.deepcopy(net.state_dict()), val_loss, 0
-                self.best_epoch_ = epoch
-            else:
-                stale += 1
-            if len(val) and stale >= self.patience:
+            stopper.update(net, epoch, val_loss if len(val) else None)
+            # checked after improvements too, so that patience 0 means a single epoch
+            if len(val) and stopper.stale >= self.patience:
                 break
             if self.max_minutes is not None and seconds / 60 > self.max_minutes:
                 logger.info("fine-tuning stopped by max_minutes after epoch %d", epoch)
                 break
-        net.load_state_dict(best_state)
-        self.best_val_loss_ = float(best_loss)
-        return net.eval()
+        self.best_epoch_ = stopper.best_epoch
+        # without validation rows there is no validation loss to report
+        self.best_val_loss_ = float(stopper.best_loss) if len(val) else float("nan")
+        return stopper.restore(net)
 
     @torch.no_grad()
     def _evaluate(

@@ -29,7 +29,6 @@ fusion. Weights persist as safetensors through :mod:`matfuse.models.persistence`
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
@@ -41,6 +40,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from matfuse.models.early_stopping import EarlyStopping, validation_split
 from matfuse.models.threads import torch_threads
 
 logger = logging.getLogger(__name__)
@@ -335,16 +335,13 @@ class _LearnedFusion(BaseEstimator):
         target: torch.Tensor,
         seed: int,
     ) -> tuple[FusionNet, int, float]:
-        n = target.shape[0]
         rng = np.random.default_rng(seed)
-        order = rng.permutation(n)
-        n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
-        val, train = order[:n_val], order[n_val:]
+        val, train = validation_split(target.shape[0], self.validation_fraction, rng)
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         net = self._net()
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        best_state, best_loss, best_epoch, stale = copy.deepcopy(net.state_dict()), np.inf, 0, 0
+        stopper = EarlyStopping(net, self.patience)
         val_idx = torch.from_numpy(val)
         for epoch in range(self.max_epochs):
             net.train()
@@ -357,26 +354,15 @@ class _LearnedFusion(BaseEstimator):
                 loss.backward()
                 opt.step()
             train = rng.permutation(train)
-            if n_val == 0:
-                best_state, best_epoch = copy.deepcopy(net.state_dict()), epoch
-                continue
-            net.eval()
-            with torch.no_grad():
-                out, _ = net([b[val_idx] for b in blocks], mask[val_idx])
-                current = float(self._loss(out, target[val_idx]))
-            if current < best_loss - 1e-6:
-                best_state, best_loss, best_epoch, stale = (
-                    copy.deepcopy(net.state_dict()),
-                    current,
-                    epoch,
-                    0,
-                )
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    break
-        net.load_state_dict(best_state)
-        return net.eval(), best_epoch, float(best_loss)
+            current = None
+            if len(val):
+                net.eval()
+                with torch.no_grad():
+                    out, _ = net([b[val_idx] for b in blocks], mask[val_idx])
+                    current = float(self._loss(out, target[val_idx]))
+            if stopper.update(net, epoch, current):
+                break
+        return stopper.restore(net), stopper.best_epoch, float(stopper.best_loss)
 
     # -- predicting -------------------------------------------------------------------
     def _member_outputs(

@@ -59,6 +59,7 @@ from matfuse.pretrain.data import (
     read_corpus,
 )
 from matfuse.pretrain.distributed import init_distributed
+from matfuse.pretrain.schedule import ScheduleConfig, append_jsonl, learning_rate, resumed_config
 from matfuse.pretrain.trainer import _hardware, resolve_device
 
 __all__ = ["CLMTrainConfig", "recover_checkpoint", "train_clm"]
@@ -67,16 +68,13 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class CLMTrainConfig:
+class CLMTrainConfig(ScheduleConfig):
     """Optimisation and bookkeeping of one language-model run."""
 
     steps: int = 100_000
-    batch_size: int = 128
-    lr: float = 1e-3
     warmup: int = 200
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.0
-    grad_clip: float = 1.0
     max_len: int = 128
     checkpoint_every: int = 200
     eval_every: int = 500
@@ -95,16 +93,6 @@ class CLMTrainConfig:
     max_minutes: float | None = None
 
 
-def learning_rate(step: int, cfg: CLMTrainConfig) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr_ratio`` of the peak at ``steps``."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (
-        cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-    )
-
-
 def recover_checkpoint(ckpt: Path) -> None:
     """Finish a checkpoint swap a kill interrupted.
 
@@ -120,12 +108,6 @@ def recover_checkpoint(ckpt: Path) -> None:
 
             shutil.rmtree(ckpt)
         os.replace(tmp, ckpt)
-
-
-def _log(path: Path, record: dict) -> None:
-    with path.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
 
 
 @torch.no_grad()
@@ -185,11 +167,9 @@ def train_clm(
     if run_file.exists():  # resuming: the saved configuration wins, but may be given more time
         run = json.loads(run_file.read_text())
         model_cfg = CLMConfig.from_dict(run["model"])
-        saved = CLMTrainConfig(**{"stream_order": "file", **run["train"]})
-        if train_cfg is not None:
-            saved.steps, saved.max_minutes = train_cfg.steps, train_cfg.max_minutes
-            saved.threads, saved.device = train_cfg.threads, train_cfg.device
-        train_cfg = saved
+        train_cfg = resumed_config(
+            CLMTrainConfig, run["train"], train_cfg, ("steps", "max_minutes", "threads", "device")
+        )
         run["train"] = asdict(train_cfg)
         if command and lead:
             run["commands"].append(command)
@@ -354,13 +334,13 @@ def train_clm(
                 # CPU seconds of this process (shared machines: wall time overstates cost)
                 "cpu_s": round(cpu0 + time.process_time(), 1),
             }
-            _log(metrics_file, record)
+            append_jsonl(metrics_file, record)
             if progress and time.perf_counter() - last_report > 30:
                 last_report = time.perf_counter()
                 print(json.dumps(record), file=sys.stderr, flush=True)
         if step % train_cfg.eval_every == 0:
             metrics = evaluate(model, heldout, train_cfg.eval_samples, seed=step)
-            _log(
+            append_jsonl(
                 metrics_file,
                 {"step": step, "event": "eval", "elapsed_s": round(wall(), 1), **metrics},
             )
@@ -374,7 +354,9 @@ def train_clm(
         return out / "best"
     checkpoint()
     final = evaluate(model, heldout, train_cfg.eval_samples, seed=step)
-    _log(metrics_file, {"step": step, "event": "final", "elapsed_s": round(wall(), 1), **final})
+    append_jsonl(
+        metrics_file, {"step": step, "event": "final", "elapsed_s": round(wall(), 1), **final}
+    )
     if final["heldout_nll_mol"] < best:
         best = final["heldout_nll_mol"]
         save_clm(model, out / "best", meta={**meta(), "heldout": final})

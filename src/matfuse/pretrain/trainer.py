@@ -12,7 +12,6 @@ run.
 from __future__ import annotations
 
 import json
-import math
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ from matfuse.pretrain.data import (
     heldout_description,
     read_corpus,
 )
+from matfuse.pretrain.schedule import ScheduleConfig, append_jsonl, learning_rate, resumed_config
 
 #: Architectures of the four model families, as ``matfuse pretrain MODEL`` names them.
 MODEL_PRESETS: dict[str, dict] = {
@@ -51,16 +51,13 @@ MODEL_PRESETS: dict[str, dict] = {
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ScheduleConfig):
     """Optimisation and bookkeeping settings of one pretraining run."""
 
     steps: int = 20_000
-    batch_size: int = 128
-    lr: float = 1e-3
     warmup: int = 500
     min_lr_ratio: float = 0.05
     weight_decay: float = 0.01
-    grad_clip: float = 1.0
     mask_prob: float = 0.1
     mask_weight: float = 0.2
     latent_noise: float = 0.05
@@ -89,21 +86,6 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-def learning_rate(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr_ratio`` of the peak."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (
-        cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-    )
-
-
-def _log(path: Path, record: dict) -> None:
-    with path.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
 
 
 def _hardware(device: str) -> str:
@@ -143,11 +125,10 @@ def pretrain(
     if run_file.exists():  # resuming: the saved configuration wins
         run = json.loads(run_file.read_text())
         model_cfg = ModelConfig(**run["model"])
-        saved_train = TrainConfig(**{"stream_order": "file", **run["train"]})
-        if train_cfg is not None:  # a resumed run may be extended or given more time
-            saved_train.steps = train_cfg.steps
-            saved_train.max_minutes = train_cfg.max_minutes
-            saved_train.stop_at = train_cfg.stop_at
+        # a resumed run may be extended or given more time
+        saved_train = resumed_config(
+            TrainConfig, run["train"], train_cfg, ("steps", "max_minutes", "stop_at")
+        )
         if resume_lr is not None and resume_lr != saved_train.lr:
             saved_train.lr = resume_lr
             run["train"]["lr"] = resume_lr
@@ -268,7 +249,7 @@ def pretrain(
             avg = {k: v / train_cfg.log_every for k, v in running.items()}
             running = {}
             bar.set_postfix(loss=f"{avg['loss']:.3f}", acc=f"{avg['token_acc']:.3f}")
-            _log(
+            append_jsonl(
                 metrics_file,
                 {
                     "step": step,
@@ -280,7 +261,7 @@ def pretrain(
             )
         if step % train_cfg.eval_every == 0 or step == train_cfg.steps:
             metrics = reconstruction_metrics(model, tokenizer, heldout)
-            _log(
+            append_jsonl(
                 metrics_file,
                 {
                     "step": step,

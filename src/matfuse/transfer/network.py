@@ -13,7 +13,6 @@ statistics and target scaling travel together and it can be applied to raw featu
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from matfuse.models.early_stopping import EarlyStopping, validation_split
 from matfuse.models.threads import torch_threads
 from matfuse.models.transforms import TargetTransform, choose_target_transform
 
@@ -246,15 +246,13 @@ def train_regression(
     rate than the new head's). Below 20 rows there is no validation split and every epoch
     runs; returns the net with its best weights, the best epoch and validation loss.
     """
-    n = len(target)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    n_val = int(round(validation_fraction * n)) if n >= 20 else 0
-    val, train = torch.from_numpy(order[:n_val]), order[n_val:]
+    val_rows, train = validation_split(len(target), validation_fraction, rng)
+    val = torch.from_numpy(val_rows)
     opt = torch.optim.AdamW(
         [{"params": list(p), "lr": lr} for p, lr in groups], weight_decay=weight_decay
     )
-    best_state, best_loss, best_epoch, stale = copy.deepcopy(net.state_dict()), np.inf, 0, 0
+    stopper = EarlyStopping(net, patience)
     deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
     for epoch in range(max_epochs):
         net.train()
@@ -267,25 +265,14 @@ def train_regression(
             loss.backward()
             opt.step()
         train = rng.permutation(train)
-        if n_val == 0:
-            best_state, best_epoch = copy.deepcopy(net.state_dict()), epoch
-        else:
+        current = None
+        if len(val):
             net.eval()
             with torch.no_grad():
                 current = float(nn.functional.mse_loss(net(X[val]), target[val]))
-            if current < best_loss - 1e-6:
-                best_state, best_loss, best_epoch, stale = (
-                    copy.deepcopy(net.state_dict()),
-                    current,
-                    epoch,
-                    0,
-                )
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
+        if stopper.update(net, epoch, current):
+            break
         if deadline is not None and time.monotonic() > deadline:
             logger.info("training stopped at epoch %d: time limit", epoch)
             break
-    net.load_state_dict(best_state)
-    return net.eval(), best_epoch, float(best_loss)
+    return stopper.restore(net), stopper.best_epoch, float(stopper.best_loss)
