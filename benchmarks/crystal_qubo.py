@@ -480,6 +480,19 @@ def main() -> None:
         rows = old["rows"]
         earlier = old.get("earlier_provenance", []) + [old["provenance"]]
     done = {(r["formula"], r["n_sites"], r["seed"]) for r in rows}
+
+    def result_record() -> dict[str, Any]:
+        """The JSON record of the rows so far: the checkpoint after each cell and the end
+        result are the same record, so a killed run leaves a complete, resumable file."""
+        return {
+            "provenance": provenance(),
+            "args": vars(args),
+            "potential": potential,
+            "earlier_provenance": earlier,
+            "rows": rows,
+            "summary": summarise(rows),
+        }
+
     for n in sorted(args.cells):
         for formula in args.systems:
             if n * SYSTEMS[formula][2] != int(n * SYSTEMS[formula][2]):
@@ -501,23 +514,8 @@ def main() -> None:
                     f"{r['pipeline_cpu_s']:.1f} CPU s",
                     flush=True,
                 )
-            result = {
-                "provenance": provenance(),
-                "args": vars(args),
-                "potential": potential,
-                "earlier_provenance": earlier,
-                "rows": rows,
-                "summary": summarise(rows),
-            }
-            write_json(out.with_suffix(".json"), result)
-    result = {
-        "provenance": provenance(),
-        "args": vars(args),
-        "potential": potential,
-        "earlier_provenance": earlier,
-        "rows": rows,
-        "summary": summarise(rows),
-    }
+            write_json(out.with_suffix(".json"), result_record())
+    result = result_record()
     write_json(out.with_suffix(".json"), result)
     out.with_suffix(".md").write_text(markdown(result))
     figure(result, out.with_suffix(".png"))

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,16 @@ STRATEGY_NOTE = (
 
 
 _STARTED = time.monotonic()
+
+
+def _write_outputs(
+    args: argparse.Namespace, result: dict[str, Any], render: Callable[[dict[str, Any]], str]
+) -> None:
+    """The JSON record at ``--out`` and its Markdown rendering beside it. Every mode writes
+    both after each finished item, so a killed run leaves a complete record to resume from."""
+    out = Path(args.out)
+    write_json(out.with_suffix(".json"), result)
+    out.with_suffix(".md").write_text(render(result))
 
 
 def _kept_rows(
@@ -281,8 +292,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             # write as we go so that a partial run leaves a partial table
             partial = _result(rows, args, DEFAULT_MODEL)
-            write_json(Path(args.out).with_suffix(".json"), partial)
-            Path(args.out).with_suffix(".md").write_text(markdown(partial))
+            _write_outputs(args, partial, markdown)
     return _result(rows, args, DEFAULT_MODEL)
 
 
@@ -527,8 +537,7 @@ def run_perov5(args: argparse.Namespace) -> dict[str, Any]:
                 "published_match_rate_percent": PUBLISHED_PEROV5,
                 "published_rmse": PUBLISHED_PEROV5_RMSE,
             }
-            write_json(Path(args.out).with_suffix(".json"), result)
-            Path(args.out).with_suffix(".md").write_text(markdown_perov5(result))
+            _write_outputs(args, result, markdown_perov5)
     return result
 
 
@@ -981,8 +990,7 @@ def run_explore(args: argparse.Namespace) -> dict[str, Any]:
             "published": PUBLISHED_MATTERGEN_CHEMSYS,
             "mattergen_release_counts": released,
         }
-        write_json(Path(args.out).with_suffix(".json"), result)
-        Path(args.out).with_suffix(".md").write_text(markdown_explore(result))
+        _write_outputs(args, result, markdown_explore)
     return result
 
 
@@ -1156,8 +1164,7 @@ def main() -> None:
     if args.task == "throughput":
         args.out = args.out or str(RESULTS / "crystal_search_throughput")
         result = run_throughput(args)
-        write_json(Path(args.out).with_suffix(".json"), result)
-        Path(args.out).with_suffix(".md").write_text(markdown_throughput(result))
+        _write_outputs(args, result, markdown_throughput)
         print(markdown_throughput(result))
         return
     if args.task == "perov5":

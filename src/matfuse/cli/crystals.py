@@ -100,22 +100,35 @@ def _check_parallel(workers: int, potential: str) -> None:
     POTENTIALS.resolve(potential)
 
 
+# The options csp and crystal-search share, declared once so that their names, types and
+# help stay the same in both commands (defaults stay with each command).
+StrategyOption = Annotated[
+    str, typer.Option("--strategy", help="Generator: random|substitution|mixed|ea|bo.")
+]
+BudgetOption = Annotated[int, typer.Option("--budget", help="Relaxations to spend.")]
+RelaxStepsOption = Annotated[int, typer.Option("--relax-steps", help="FIRE steps per relaxation.")]
+FmaxOption = Annotated[float, typer.Option(help="Force threshold, eV/Å.")]
+MaxAtomsOption = Annotated[int, typer.Option(help="Most atoms per cell.")]
+WorkersOption = Annotated[
+    int, typer.Option(help="Parallel relaxations (dask LocalCluster when > 1).")
+]
+SchedulerOption = Annotated[str | None, typer.Option(help="Address of an existing dask scheduler.")]
+PotentialOption = Annotated[str, typer.Option(help="Interatomic potential: chgnet | sevennet.")]
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output directory (rerun to resume).")]
+
+
 @app.command()
 def csp(
     formula: Annotated[str, typer.Argument(help="Composition, e.g. NaCl, SrTiO3, C8.")],
     z: Annotated[
         str, typer.Option("--z", help="Formula units per cell, N or MIN-MAX (C8 --z 1: 8 atoms).")
     ] = "1-4",
-    strategy: Annotated[
-        str, typer.Option("--strategy", help="Generator: random|substitution|mixed|ea|bo.")
-    ] = "random",
-    budget: Annotated[int, typer.Option("--budget", help="Relaxations to spend.")] = 20,
+    strategy: StrategyOption = "random",
+    budget: BudgetOption = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate stream.")] = 0,
-    relax_steps: Annotated[
-        int, typer.Option("--relax-steps", help="FIRE steps per relaxation.")
-    ] = 200,
-    fmax: Annotated[float, typer.Option(help="Force threshold, eV/Å.")] = 0.1,
-    max_atoms: Annotated[int, typer.Option(help="Most atoms per cell.")] = 40,
+    relax_steps: RelaxStepsOption = 200,
+    fmax: FmaxOption = 0.1,
+    max_atoms: MaxAtomsOption = 40,
     reference: Annotated[
         list[Path] | None,
         typer.Option(
@@ -124,18 +137,10 @@ def csp(
         ),
     ] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for CHGNet.")] = 1,
-    workers: Annotated[
-        int, typer.Option(help="Parallel relaxations (dask LocalCluster when > 1).")
-    ] = 1,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Address of an existing dask scheduler.")
-    ] = None,
-    potential: Annotated[
-        str, typer.Option(help="Interatomic potential: chgnet | sevennet.")
-    ] = "chgnet",
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output directory (rerun to resume).")
-    ] = Path("csp"),
+    workers: WorkersOption = 1,
+    scheduler: SchedulerOption = None,
+    potential: PotentialOption = "chgnet",
+    out: OutOption = Path("csp"),
 ) -> None:
     """Predict the crystal structure of FORMULA: propose, relax with CHGNet, rank by energy.
 
@@ -203,13 +208,11 @@ def crystal_search(
             "elements, spacegroup, hhi, magnetic_density).",
         ),
     ] = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", help="Generator: random|substitution|mixed|ea|bo.")
-    ] = "random",
-    budget: Annotated[int, typer.Option("--budget", help="Relaxations to spend.")] = 30,
+    strategy: StrategyOption = "random",
+    budget: BudgetOption = 30,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate streams.")] = 0,
     z: Annotated[str, typer.Option("--z", help="Formula units per cell, N or MIN-MAX.")] = "1-2",
-    max_atoms: Annotated[int, typer.Option(help="Most atoms per cell.")] = 20,
+    max_atoms: MaxAtomsOption = 20,
     max_formula_atoms: Annotated[
         int, typer.Option(help="Most atoms per formula unit of an enumerated composition.")
     ] = 8,
@@ -232,23 +235,13 @@ def crystal_search(
             help="Structures that 'novel' is judged against (CIFs, a directory, a cif table).",
         ),
     ] = None,
-    relax_steps: Annotated[
-        int, typer.Option("--relax-steps", help="FIRE steps per relaxation.")
-    ] = 200,
-    fmax: Annotated[float, typer.Option(help="Force threshold, eV/Å.")] = 0.1,
+    relax_steps: RelaxStepsOption = 200,
+    fmax: FmaxOption = 0.1,
     threads: Annotated[int, typer.Option(help="CPU threads per relaxation.")] = 1,
-    workers: Annotated[
-        int, typer.Option(help="Parallel relaxations (dask LocalCluster when > 1).")
-    ] = 1,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Address of an existing dask scheduler.")
-    ] = None,
-    potential: Annotated[
-        str, typer.Option(help="Interatomic potential: chgnet | sevennet.")
-    ] = "chgnet",
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output directory (rerun to resume).")
-    ] = Path("crystal-search"),
+    workers: WorkersOption = 1,
+    scheduler: SchedulerOption = None,
+    potential: PotentialOption = "chgnet",
+    out: OutOption = Path("crystal-search"),
 ) -> None:
     """Explore a chemical system: enumerate charge-balanced compositions of ELEMENTS, propose
     structures for them in turn, relax, and rank by the objective (default: hull distance).

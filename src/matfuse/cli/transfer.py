@@ -11,15 +11,63 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from matfuse.cli.common import app, console, err_console, user_errors
 
+if TYPE_CHECKING:
+    from matfuse.transfer.build import PropertyTable
+
 
 def _command_line() -> str:
     return "matfuse " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that is a file now, not after minutes of training."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a directory")
+
+
+def _check_positive(**options: int | None) -> None:
+    """``--max-epochs 0`` and the like: one line naming the option, not a silent no-op."""
+    for name, value in options.items():
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} {value}: need at least 1")
+
+
+def _parse_widths(hidden: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in hidden.split(",") if w.strip())
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise ValueError(f"--hidden {hidden!r}: give positive widths, e.g. 256,64")
+    return widths
+
+
+#: A source needs one held-out row and two to train on (``matfuse.transfer.build``).
+_MIN_SOURCE_ROWS = 3
+
+
+def _check_usable_rows(table: PropertyTable) -> None:
+    """A table without enough parsable formulas with numeric targets is a user error,
+    said before any source trains (the builder would fail deep inside the fit)."""
+    import numpy as np
+
+    from matfuse.materials.compositions import to_composition
+
+    usable = sum(
+        to_composition(f)[0] is not None and np.isfinite(y)
+        for f, y in zip(table.formulas, table.y, strict=True)
+    )
+    if usable < _MIN_SOURCE_ROWS:
+        raise ValueError(
+            f"{table.files[0]}: {usable} usable rows (a valid formula and a numeric target) "
+            f"of {len(table.formulas)}; a source needs at least {_MIN_SOURCE_ROWS}"
+        )
 
 
 @app.command("transfer-build")
@@ -54,14 +102,18 @@ def transfer_build(
     from matfuse.transfer.build import build_library, find_tables, library_card, read_table
 
     with user_errors():
-        widths = tuple(int(w) for w in hidden.split(",") if w.strip())
-        if not widths or min(widths) < 1:
-            raise ValueError(f"--hidden {hidden!r}: give positive widths, e.g. 256,64")
+        _check_out(out)
+        _check_positive(max_epochs=max_epochs, threads=threads)
+        if max_rows < 2:
+            raise ValueError(f"--max-rows {max_rows}: need at least 2 training rows")
+        widths = _parse_widths(hidden)
         tables = [
             read_table(files, name, formula_col, target_col) for name, files in find_tables(data)
         ]
         if not tables:
             raise ValueError("no property tables found under --data")
+        for table in tables:
+            _check_usable_rows(table)
     params = {"hidden": widths, "max_epochs": max_epochs, "n_threads": threads}
 
     def report(name: str, info: dict) -> None:
@@ -116,6 +168,12 @@ def transfer_shotgun(
     from matfuse.transfer.shotgun import shotgun
 
     with user_errors():
+        _check_out(out)
+        if not data.is_file():
+            raise ValueError(f"{data}: no such file")
+        if cv < 2:
+            raise ValueError(f"--cv {cv}: need at least 2 folds")
+        _check_positive(finetune_top=finetune_top)
         table = read_table([data], "target", formula_col, target_col)
         lib = load_library(library)
         chosen = tuple(m.strip() for m in modes.split(",") if m.strip())

@@ -31,10 +31,10 @@ from pymatgen.core import Composition, Structure
 
 from matfuse.crystals.generators import (
     DEFAULT_MAX_ATOMS,
-    GENERATORS,
     Candidate,
     CandidateGenerator,
     RandomGenerator,
+    register_generator,
 )
 
 logger = logging.getLogger(__name__)
@@ -128,9 +128,7 @@ class BayesianGenerator(CandidateGenerator):
 
     # ------------------------------------------------------------------ pool
     def _build_pool(self) -> None:
-        random = RandomGenerator(
-            self.composition, z=self.z, seed=self.seed, max_atoms=self.max_atoms
-        )
+        random = RandomGenerator(self.composition, **self.shared_options())
         pool = list(itertools.islice(random.candidates(), self.pool_size))
         elements = [el.symbol for el in self.composition]
         features = np.array(
@@ -204,9 +202,4 @@ class BayesianGenerator(CandidateGenerator):
             yield Candidate(c.structure, f"bo:{how}:{member}:{c.origin}")
 
 
-GENERATORS.add(
-    "bo",
-    BayesianGenerator,
-    description=BayesianGenerator.description,
-    tags={"bayesian", "feedback"},
-)
+register_generator(BayesianGenerator, {"bayesian", "feedback"})

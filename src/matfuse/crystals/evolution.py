@@ -49,11 +49,11 @@ from pymatgen.core import Composition, Element, Structure
 
 from matfuse.crystals.generators import (
     DEFAULT_MAX_ATOMS,
-    GENERATORS,
     Candidate,
     CandidateGenerator,
     MixedGenerator,
     RandomGenerator,
+    register_generator,
 )
 from matfuse.rows import first_line
 
@@ -216,7 +216,7 @@ class EvolutionGenerator(CandidateGenerator):
 
     # ------------------------------------------------------------------ stream
     def candidates(self) -> Iterator[Candidate]:
-        kw: dict[str, Any] = {"z": self.z, "seed": self.seed, "max_atoms": self.max_atoms}
+        kw = self.shared_options()
         initial: CandidateGenerator
         if self.initial == "mixed":
             initial = MixedGenerator(self.composition, references=self.references, **kw)
@@ -390,9 +390,4 @@ def _cell_bounds() -> Any:
     )
 
 
-GENERATORS.add(
-    "ea",
-    EvolutionGenerator,
-    description=EvolutionGenerator.description,
-    tags={"evolutionary", "feedback"},
-)
+register_generator(EvolutionGenerator, {"evolutionary", "feedback"})

@@ -33,7 +33,6 @@ formula. The steps:
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 import math
@@ -48,7 +47,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Element, Structure
 
-from matfuse.crystals.generators import GENERATORS, CandidateGenerator
+from matfuse.crystals.generators import GENERATORS, CandidateGenerator, make_generator
 from matfuse.crystals.journal import JOURNAL_NAME, Journal, check_run
 from matfuse.crystals.metrics import DEFAULT_STABILITY_THRESHOLD, novelty
 from matfuse.crystals.objectives import CrystalObjective, CrystalRecord, load_crystal_objective
@@ -163,27 +162,6 @@ def enumerate_compositions(
             + (" (all metals: allow alloys)" if all(Element(s).is_metal for s in symbols) else "")
         )
     return sorted(found.values(), key=lambda c: (-len(c), c.num_atoms, c.reduced_formula))
-
-
-def _make(
-    strategy: str,
-    composition: Composition,
-    *,
-    z: tuple[int, int],
-    seed: int,
-    max_atoms: int,
-    references: Sequence[Structure],
-    params: Mapping[str, Any],
-) -> CandidateGenerator:
-    cls = GENERATORS.get(strategy)
-    accepted = inspect.signature(cls).parameters
-    kw: dict[str, Any] = {"z": z, "seed": seed, "max_atoms": max_atoms}
-    if "references" in accepted:
-        kw["references"] = references
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ValueError(f"generator {strategy!r} takes no parameter(s) {unknown}")
-    return cls(composition, **kw, **params)
 
 
 def _composition_seed(seed: int, position: int) -> int:
@@ -362,7 +340,7 @@ def explore(
             skipped.append(comp.reduced_formula)
             continue
         generators.append(
-            _make(
+            make_generator(
                 strategy,
                 comp,
                 z=z,

@@ -29,7 +29,7 @@ import logging
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -53,6 +53,7 @@ __all__ = [
     "SubstitutionGenerator",
     "check_composition",
     "make_generator",
+    "register_generator",
 ]
 
 #: Cells with more atoms are refused: a CHGNet relaxation grows with the cell, and random
@@ -114,6 +115,12 @@ class CandidateGenerator(ABC):
         self.z = (int(z[0]), min(int(z[1]), max_atoms // int(self.composition.num_atoms)))
         self.seed = int(seed)
         self.max_atoms = int(max_atoms)
+
+    def shared_options(self) -> dict[str, Any]:
+        """``z``, ``seed`` and ``max_atoms`` as this generator holds them, for the generators
+        it builds inside itself (a pool, an initial population): they must draw from the
+        same cell range with the same seed, or resume and seeded results would drift."""
+        return {"z": self.z, "seed": self.seed, "max_atoms": self.max_atoms}
 
     @property
     def atoms_range(self) -> tuple[int, int]:
@@ -490,7 +497,7 @@ class MixedGenerator(CandidateGenerator):
         references: Sequence[Structure] = (),
     ) -> None:
         super().__init__(composition, z=z, seed=seed, max_atoms=max_atoms)
-        kw: dict[str, Any] = {"z": z, "seed": seed, "max_atoms": max_atoms}
+        kw = self.shared_options()
         self.parts: list[CandidateGenerator] = [
             SubstitutionGenerator(composition, references=references, **kw),
             RandomGenerator(composition, **kw),
@@ -508,21 +515,17 @@ class MixedGenerator(CandidateGenerator):
 
 #: Every candidate generator class by name (``matfuse csp --strategy``).
 GENERATORS: Registry[type[CandidateGenerator]] = Registry("crystal generator")
-GENERATORS.add(
-    "random", RandomGenerator, description=RandomGenerator.description, tags={"classical", "random"}
-)
-GENERATORS.add(
-    "substitution",
-    SubstitutionGenerator,
-    description=SubstitutionGenerator.description,
-    tags={"classical", "prototypes"},
-)
-GENERATORS.add(
-    "mixed",
-    MixedGenerator,
-    description=MixedGenerator.description,
-    tags={"classical", "random", "prototypes"},
-)
+
+
+def register_generator(cls: type[CandidateGenerator], tags: Iterable[str]) -> None:
+    """Register ``cls`` under its ``name`` with its ``description``: the class attributes
+    are the one place these are written, so ``--strategy`` and ``origin`` labels agree."""
+    GENERATORS.add(cls.name, cls, description=cls.description, tags=set(tags))
+
+
+register_generator(RandomGenerator, {"classical", "random"})
+register_generator(SubstitutionGenerator, {"classical", "prototypes"})
+register_generator(MixedGenerator, {"classical", "random", "prototypes"})
 
 
 def make_generator(
@@ -533,14 +536,21 @@ def make_generator(
     seed: int = 0,
     max_atoms: int = DEFAULT_MAX_ATOMS,
     references: Sequence[Structure] = (),
+    params: Mapping[str, Any] | None = None,
 ) -> CandidateGenerator:
     """The registered generator ``strategy`` for a composition (references for those that
-    substitute on them)."""
+    substitute on them, ``params`` for its own options: ``ValueError`` naming any it does
+    not take, before anything is built)."""
     cls = GENERATORS.get(strategy)
+    accepted = inspect.signature(cls).parameters
     kw: dict[str, Any] = {"z": z, "seed": seed, "max_atoms": max_atoms}
-    if "references" in inspect.signature(cls).parameters:
+    if "references" in accepted:
         kw["references"] = references
-    return cls(composition, **kw)
+    extra = dict(params or {})
+    unknown = sorted(set(extra) - set(accepted))
+    if unknown:
+        raise ValueError(f"generator {strategy!r} takes no parameter(s) {unknown}")
+    return cls(composition, **kw, **extra)
 
 
 # generators that learn from the search's energies register themselves from their modules

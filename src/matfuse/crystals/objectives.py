@@ -53,7 +53,6 @@ from matfuse.generate.objectives import (
     TermKind,
     TermResult,
     TermSpec,
-    aggregate_scores,
     load_objective,
     pareto_ranks,
 )
@@ -391,24 +390,8 @@ class CrystalObjective(Objective):
         records = list(records)
         n = len(records)
         ok = [i for i, r in enumerate(records) if isinstance(r, CrystalRecord)]
-        good = [records[i] for i in ok]
         table = pd.DataFrame(index=range(n))
-        d = np.zeros((n, len(self.terms)))
-        for k, term in enumerate(self.terms):
-            raw = np.full(n, np.nan)
-            if good:
-                res = term.evaluate(good)
-                raw[ok] = res.raw
-                d[ok, k] = res.desirability
-                if res.std is not None:
-                    std = np.full(n, np.nan)
-                    std[ok] = res.std
-                    table[f"{term.name}_std"] = std
-            table[term.name] = raw
-            table[f"{term.name}_d"] = np.where(np.isin(np.arange(n), ok), d[:, k], np.nan)
-        score = aggregate_scores(d, self.weights, self.aggregate)
-        score[[i for i in range(n) if i not in set(ok)]] = 0.0
-        table["score"] = score
+        d = self._score_into(table, [records[i] for i in ok], ok)
         if self.aggregate == "pareto":
             table["pareto_rank"] = pareto_ranks(d)
         return table

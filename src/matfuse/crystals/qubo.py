@@ -49,9 +49,9 @@ from pymatgen.core import Composition, Element, Lattice, Structure
 
 from matfuse.crystals.generators import (
     DEFAULT_MAX_ATOMS,
-    GENERATORS,
     Candidate,
     CandidateGenerator,
+    register_generator,
 )
 from matfuse.rows import first_line
 
@@ -678,9 +678,4 @@ class QuboGenerator(CandidateGenerator):
                 yield Candidate(s, f"qubo:{label}:N={n_atoms}:rank={rank}")
 
 
-GENERATORS.add(
-    "qubo",
-    QuboGenerator,
-    description=QuboGenerator.description,
-    tags={"annealing", "ordering"},
-)
+register_generator(QuboGenerator, {"annealing", "ordering"})

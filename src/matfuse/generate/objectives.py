@@ -618,17 +618,15 @@ class Objective:
     def weights(self) -> np.ndarray:
         return np.array([t.weight for t in self.terms], dtype=float)
 
-    def evaluate(self, smiles: Sequence[Any]) -> pd.DataFrame:
-        """One row per input: canonical SMILES, each term's value and desirability, score.
+    def _score_into(self, table: pd.DataFrame, good: list[Any], ok: Sequence[int]) -> np.ndarray:
+        """Add each term's value (``_std`` when it has one) and ``_d`` desirability, then
+        ``score``, to ``table`` (one row per input); ``good`` are the valid inputs, at rows
+        ``ok``. Other rows keep NaN terms and score 0. Returns the desirability matrix.
 
-        Invalid inputs keep their row with score 0 and an ``error``; nothing raises.
-        """
-        mols = [to_mol(s) for s in smiles]
-        ok = [i for i, m in enumerate(mols) if m is not None]
-        n = len(mols)
-        table = pd.DataFrame({"smiles": [canonical_smiles(m) for m in mols]})
+        Shared by the molecule and the crystal objectives, so both score and lay out their
+        tables the same way."""
+        n = len(table)
         d = np.zeros((n, len(self.terms)))
-        good = [m for m in mols if m is not None]  # the molecules at the indices in `ok`
         for k, term in enumerate(self.terms):
             raw = np.full(n, np.nan)
             if good:
@@ -642,8 +640,20 @@ class Objective:
             table[term.name] = raw
             table[f"{term.name}_d"] = np.where(np.isin(np.arange(n), ok), d[:, k], np.nan)
         score = aggregate_scores(d, self.weights, self.aggregate)
-        score[[i for i in range(n) if mols[i] is None]] = 0.0
+        valid = set(ok)
+        score[[i for i in range(n) if i not in valid]] = 0.0
         table["score"] = score
+        return d
+
+    def evaluate(self, smiles: Sequence[Any]) -> pd.DataFrame:
+        """One row per input: canonical SMILES, each term's value and desirability, score.
+
+        Invalid inputs keep their row with score 0 and an ``error``; nothing raises.
+        """
+        mols = [to_mol(s) for s in smiles]
+        ok = [i for i, m in enumerate(mols) if m is not None]
+        table = pd.DataFrame({"smiles": [canonical_smiles(m) for m in mols]})
+        self._score_into(table, [mols[i] for i in ok], ok)
         table["error"] = [None if m is not None else "invalid molecule" for m in mols]
         return table
 

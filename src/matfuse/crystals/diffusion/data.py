@@ -248,6 +248,10 @@ def crystal_set_from_table(
         )
         crystals.properties = values[crystals.source_rows]
         crystals.property_names = list(properties)
+    if not len(crystals):
+        # one line for the user: the error carries the first reason, no warning before it
+        first = " (first: row {}, {})".format(*crystals.skipped[0]) if crystals.skipped else ""
+        raise ValueError(f"{path}: no usable structure in {len(frame)} rows{first}")
     if crystals.skipped:
         logger.warning(
             "%s: %d of %d rows skipped (first: row %d, %s)",
@@ -256,6 +260,4 @@ def crystal_set_from_table(
             len(frame),
             *crystals.skipped[0],
         )
-    if not len(crystals):
-        raise ValueError(f"{path}: no usable structure in {len(frame)} rows")
     return crystals

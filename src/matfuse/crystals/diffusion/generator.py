@@ -78,15 +78,10 @@ class DiffusionGenerator(CandidateGenerator):
 
 
 def _register() -> None:
-    from matfuse.crystals.generators import GENERATORS
+    from matfuse.crystals.generators import GENERATORS, register_generator
 
-    if "diffusion" not in GENERATORS:
-        GENERATORS.add(
-            "diffusion",
-            DiffusionGenerator,
-            description=DiffusionGenerator.description,
-            tags={"learned", "diffusion"},
-        )
+    if DiffusionGenerator.name not in GENERATORS:
+        register_generator(DiffusionGenerator, {"learned", "diffusion"})
 
 
 _register()
