@@ -253,8 +253,12 @@ def markdown(payload: dict[str, Any]) -> str:
             last = result["chunks"][-1]
             per_cpu = result.get("rows_per_cpu_s")
             projected = "" if not per_cpu else f"{round(2 * 3600 * per_cpu):,}"
+            rows = f"{result['rows_written']:,}"
+            by_chunks = result.get("rows_written_by_these_chunks", result["rows_written"])
+            if by_chunks != result["rows_written"]:  # the rates are those of the chunks
+                rows = f"{by_chunks:,} (of {result['rows_written']:,}, resumed)"
             lines.append(
-                f"| {name} | {result.get('workers', 2)} | {result['rows_written']:,} | "
+                f"| {name} | {result.get('workers', 2)} | {rows} | "
                 f"{result.get('wall_s_all_chunks', '')} | "
                 f"{result.get('rows_per_s_wall_all_chunks', '')} | {per_cpu or ''} | "
                 f"{projected} | {result['peak_rss_gb_max_over_chunks']} GB | "
@@ -404,8 +408,6 @@ def chunked_screen(
     """
     import json
 
-    import pyarrow.parquet as pq
-
     record = out / "chunks.json"
     chunks = json.loads(record.read_text()) if record.exists() else []
     started = time.perf_counter()
@@ -421,7 +423,7 @@ def chunked_screen(
 
     load = os.getloadavg()[0]
     complete = True
-    rows_before = chunks[-1]["rows_written_total"] if chunks else 0
+    rows_before = _rows_written(out)  # this chunk's rate counts only what it wrote
     with ProcessTree() as tree:
         try:
             result = screen(
@@ -437,9 +439,10 @@ def chunked_screen(
         except _Stop:
             complete = False
     parts = sorted((out / "predictions").glob("part-*.parquet"))
-    written = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    written = _rows_written(out)
     chunk = {
         "complete": complete,
+        "rows_before_chunk": rows_before,
         "rows_written_total": written,
         "partitions_written_total": len(parts),
         "wall_s": round(time.perf_counter() - started, 1),
@@ -471,14 +474,26 @@ def chunked_screen(
     return chunks, complete
 
 
+def _rows_written(out: Path) -> int:
+    import pyarrow.parquet as pq
+
+    parts = sorted((out / "predictions").glob("part-*.parquet"))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+
+
 def chunk_summary(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over the chunks of a screen: rows written, CPU, the worst peak memory."""
-    done = chunks[-1]["rows_written_total"]
+    """Totals over the chunks of a screen: rows written, CPU, the worst peak memory.
+
+    Rates count only the rows the recorded chunks wrote (a screen resumed from partitions
+    written by an unrecorded run would otherwise look faster than it is)."""
+    total = chunks[-1]["rows_written_total"]
+    done = total - chunks[0].get("rows_before_chunk", 0)
     cpu = sum(c["cpu_s_process_tree"] for c in chunks)
     wall = sum(c["wall_s"] for c in chunks)
     return {
         "chunks": chunks,
-        "rows_written": done,
+        "rows_written": total,
+        "rows_written_by_these_chunks": done,
         "complete": chunks[-1]["complete"],
         "peak_rss_gb_max_over_chunks": max(c["peak_rss_gb"] for c in chunks),
         "wall_s_all_chunks": round(wall, 1),
