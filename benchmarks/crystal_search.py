@@ -641,7 +641,7 @@ EXPLORE_SYSTEMS: dict[str, list[tuple[str, dict[str, str]]]] = {
         ("rocksalt", {"Na": "V", "Cl": "O"}),  # VO
     ],
 }
-EXPLORE_STRATEGIES = ["random", "substitution", "ea"]
+EXPLORE_STRATEGIES = ["random", "substitution", "ea", "bo"]
 #: MatterGen's published chemical-system result (DFT, MatterGen:MODEL_CARD.md, anchors 4c).
 PUBLISHED_MATTERGEN_CHEMSYS = {
     "MatterGen SUN % (well-explored systems)": 83.0,
@@ -1121,9 +1121,15 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=10)
     parser.add_argument("--relax-steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--z", type=int, nargs=2, default=[1, 4])
     parser.add_argument(
-        "--strategies", nargs="+", default=STRATEGIES, choices=[*STRATEGIES, "mixed"]
+        "--z", type=int, nargs=2, default=None, help="formula units per cell (1 4; explore: 1 2)"
+    )
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        default=None,
+        choices=[*STRATEGIES, "mixed"],
+        help=f"default {' '.join(STRATEGIES)} (explore: {' '.join(EXPLORE_STRATEGIES)})",
     )
     parser.add_argument("--compounds", nargs="+", default=list(GROUND_STATES))
     parser.add_argument("--n-compositions", type=int, default=20, help="perov5 subset size")
@@ -1153,11 +1159,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="throughput")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.task == "explore":
-        if args.strategies == STRATEGIES:
-            args.strategies = EXPLORE_STRATEGIES
-        if args.z == [1, 4]:
-            args.z = [1, 2]
+    # an explicit choice is kept (a default compared by value would override it)
+    explore_task = args.task == "explore"
+    if args.strategies is None:
+        args.strategies = list(EXPLORE_STRATEGIES if explore_task else STRATEGIES)
+    if args.z is None:
+        args.z = [1, 2] if explore_task else [1, 4]
+    if explore_task:
         args.out = args.out or str(RESULTS / "crystal_search_explore")
         print(markdown_explore(run_explore(args)))
         return

@@ -126,17 +126,19 @@ def run_in_thread(
 ) -> tuple[threading.Thread, queue.Queue[tuple[str, Any]]]:
     """Start ``generate(**kwargs)`` in a daemon thread; reports arrive on the queue.
 
-    Items are ``("progress", (n_calls, best_score, best_smiles))``, then one of
-    ``("done", table)`` (also after a stop, when the library kept what was scored:
+    Items are ``("progress", report)``, ``report`` the tuple of the arguments the search
+    passed to its progress callback (``(n_calls, best_score, best_smiles)`` for molecules,
+    ``(n_done, budget, best_energy, best_origin)`` for crystals), then one of
+    ``("done", result)`` (also after a stop, when the library kept what was scored:
     ``table.attrs["stopped"]``), ``("stopped", None)`` (a search that could not keep
     anything) or ``("error", exception)``.
     """
     reports: queue.Queue[tuple[str, Any]] = queue.Queue()
 
-    def on_progress(n_calls: int, best_score: float, best_smiles: str) -> None:
+    def on_progress(*report: Any) -> None:
         if stop.is_set():
             raise GenerationStopped
-        reports.put(("progress", (int(n_calls), float(best_score), str(best_smiles))))
+        reports.put(("progress", report))
 
     def work() -> None:
         try:

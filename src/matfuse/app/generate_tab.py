@@ -23,6 +23,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from matfuse.app.crystal_mode import CrystalMode
 from matfuse.app.generate_results import (
     GenerationStopped,
     LiveCurve,
@@ -188,141 +189,174 @@ def model_note(session: SessionState) -> str:
 
 @dataclass
 class GenerateTab:
-    """Components refreshed after training (the model target)."""
+    """Components refreshed after training: the model targets of both modes (each
+    ``None`` where its mode is unavailable)."""
 
     model_target: gr.Dropdown | None
     model_note: gr.Markdown | None
 
     model_low: gr.Number | None = None
     model_high: gr.Number | None = None
+    crystals: CrystalMode | None = None
+
+    def _molecular(self) -> bool:
+        return self.model_target is not None
+
+    def _crystal(self) -> bool:
+        return self.crystals is not None and self.crystals.model_target is not None
 
     @property
     def refreshed(self) -> list[Any]:
-        """The outputs of :meth:`after_training`."""
-        return [self.model_target, self.model_note, self.model_low, self.model_high]
+        """The outputs of :meth:`after_training` (empty: nothing to refresh)."""
+        out: list[Any] = []
+        if self._molecular():
+            out += [self.model_target, self.model_note, self.model_low, self.model_high]
+        if self._crystal():
+            assert self.crystals is not None
+            out += self.crystals.refreshed
+        return out
 
     def after_training(self, session: SessionState) -> tuple[Any, ...]:
-        names = model_target_choices(session)
-        target = names[0] if names else None
-        low, high = default_window(session, target)
-        return gr.Dropdown(choices=names, value=target), model_note(session), low, high
+        out: tuple[Any, ...] = ()
+        if self._molecular():
+            names = model_target_choices(session)
+            target = names[0] if names else None
+            low, high = default_window(session, target)
+            out += (gr.Dropdown(choices=names, value=target), model_note(session), low, high)
+        if self._crystal():
+            assert self.crystals is not None
+            out += self.crystals.after_training(session)
+        return out
 
 
 def build(state: gr.State) -> GenerateTab:
-    """Lay out the Generate tab and wire its events (or explain why it is unavailable)."""
-    generate, strategies, reason = generation_api()
+    """Lay out the Generate tab, molecules and crystals, and wire its events.
+
+    Each mode says so when what it needs is not installed; the other is unaffected.
+    """
+    from matfuse.app import crystal_mode
+
     with gr.Tab("5 · Generate", id="generate"):
-        if generate is None or not strategies:
-            gr.Markdown(
-                "**Generation is not installed** in this environment, so this tab is "
-                "unavailable; everything else works as usual.\n\n"
-                f"(`matfuse.generate` could not be imported: {reason or 'no strategies'})",
-                elem_id="generate-unavailable",
-            )
-            return GenerateTab(model_target=None, model_note=None)
+        with gr.Tabs():
+            with gr.Tab("Molecules", id="generate-molecules"):
+                built = _build_molecules(state)
+            with gr.Tab("Crystals", id="generate-crystals"):
+                built.crystals = crystal_mode.build(state)
+    return built
+
+
+def _build_molecules(state: gr.State) -> GenerateTab:
+    """The molecular mode (or why it is unavailable)."""
+    generate, strategies, reason = generation_api()
+    if generate is None or not strategies:
         gr.Markdown(
-            "Design new molecules: choose what they should be, a search strategy and a budget "
-            "(the number of distinct molecules scored). Scores are in [0, 1]; several targets "
-            "are combined by their geometric mean, so each must be met."
+            "**Generation is not installed** in this environment, so this tab is "
+            "unavailable; everything else works as usual.\n\n"
+            f"(`matfuse.generate` could not be imported: {reason or 'no strategies'})",
+            elem_id="generate-unavailable",
         )
-        with gr.Row():
-            with gr.Column(scale=3):
-                with gr.Group():
-                    use_qed = gr.Checkbox(
-                        value=True, label="Maximise drug-likeness (QED)", elem_id="gen-qed"
-                    )
-                    with gr.Row():
-                        use_logp = gr.Checkbox(value=False, label="logP in a window", scale=2)
-                        logp_lo = gr.Number(value=1.0, label="logP min", min_width=90)
-                        logp_hi = gr.Number(value=3.0, label="logP max", min_width=90)
-                    with gr.Row():
-                        use_model = gr.Checkbox(
-                            value=False,
-                            label="Predicted property (trained model)",
-                            scale=2,
-                            elem_id="gen-model",
-                        )
-                        model_target = gr.Dropdown(
-                            choices=[], label="Target", min_width=90, elem_id="gen-model-target"
-                        )
-                        model_goal = gr.Dropdown(
-                            choices=list(MODEL_GOALS),
-                            value="in the window",
-                            label="Goal",
-                            min_width=140,
-                        )
-                        model_lo = gr.Number(
-                            value=None, label="min", min_width=80, elem_id="gen-model-min"
-                        )
-                        model_hi = gr.Number(
-                            value=None, label="max", min_width=80, elem_id="gen-model-max"
-                        )
-                    note = gr.Markdown(model_note(SessionState()), elem_id="gen-model-note")
-                    with gr.Row():
-                        use_sim = gr.Checkbox(value=False, label="Similar to a seed", scale=1)
-                        sim_smiles = gr.Textbox(
-                            label="Seed SMILES", placeholder="CC(=O)Oc1ccccc1C(=O)O", scale=3
-                        )
-            with gr.Column(scale=2):
-                names = list(strategies)
-                strategy = gr.Dropdown(
-                    choices=strategy_choices(strategies),
-                    value="graph-ga" if "graph-ga" in names else names[0],
-                    label="Strategy",
-                    elem_id="gen-strategy",
+        return GenerateTab(model_target=None, model_note=None)
+    gr.Markdown(
+        "Design new molecules: choose what they should be, a search strategy and a budget "
+        "(the number of distinct molecules scored). Scores are in [0, 1]; several targets "
+        "are combined by their geometric mean, so each must be met."
+    )
+    with gr.Row():
+        with gr.Column(scale=3):
+            with gr.Group():
+                use_qed = gr.Checkbox(
+                    value=True, label="Maximise drug-likeness (QED)", elem_id="gen-qed"
                 )
                 with gr.Row():
-                    budget = gr.Number(
-                        value=DEFAULT_BUDGET,
-                        precision=0,
-                        minimum=BUDGET_RANGE[0],
-                        maximum=BUDGET_RANGE[1],
-                        label=f"Budget (oracle calls, {BUDGET_RANGE[0]}–{BUDGET_RANGE[1]:,})",
-                        elem_id="gen-budget",
-                    )
-                    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-                from_data = gr.Checkbox(
-                    value=False, label="Start from the loaded dataset's molecules"
-                )
+                    use_logp = gr.Checkbox(value=False, label="logP in a window", scale=2)
+                    logp_lo = gr.Number(value=1.0, label="logP min", min_width=90)
+                    logp_hi = gr.Number(value=3.0, label="logP max", min_width=90)
                 with gr.Row():
-                    run_btn = gr.Button("Generate", variant="primary", elem_id="gen-run")
-                    stop_btn = gr.Button("Stop", variant="stop", elem_id="gen-stop")
-        status = gr.Markdown(elem_id="gen-status")
-        with gr.Row():
-            best_image = gr.Image(
-                label="Best so far",
-                type="pil",
-                height=240,
-                interactive=False,
-                elem_id="gen-best",
-                scale=1,
+                    use_model = gr.Checkbox(
+                        value=False,
+                        label="Predicted property (trained model)",
+                        scale=2,
+                        elem_id="gen-model",
+                    )
+                    model_target = gr.Dropdown(
+                        choices=[], label="Target", min_width=90, elem_id="gen-model-target"
+                    )
+                    model_goal = gr.Dropdown(
+                        choices=list(MODEL_GOALS),
+                        value="in the window",
+                        label="Goal",
+                        min_width=140,
+                    )
+                    model_lo = gr.Number(
+                        value=None, label="min", min_width=80, elem_id="gen-model-min"
+                    )
+                    model_hi = gr.Number(
+                        value=None, label="max", min_width=80, elem_id="gen-model-max"
+                    )
+                note = gr.Markdown(model_note(SessionState()), elem_id="gen-model-note")
+                with gr.Row():
+                    use_sim = gr.Checkbox(value=False, label="Similar to a seed", scale=1)
+                    sim_smiles = gr.Textbox(
+                        label="Seed SMILES", placeholder="CC(=O)Oc1ccccc1C(=O)O", scale=3
+                    )
+        with gr.Column(scale=2):
+            names = list(strategies)
+            strategy = gr.Dropdown(
+                choices=strategy_choices(strategies),
+                value="graph-ga" if "graph-ga" in names else names[0],
+                label="Strategy",
+                elem_id="gen-strategy",
             )
-            curve = gr.LinePlot(
-                x="oracle calls",
-                y="best score",
-                y_lim=[0, 1],
-                height=240,
-                label="Best score vs oracle calls",
-                elem_id="gen-curve",
-                scale=2,
-            )
-        top = hidden_gallery(
-            "Top candidates (in corpus: already in the reference set, not new)",
-            "gen-gallery",
-            columns=4,
+            with gr.Row():
+                budget = gr.Number(
+                    value=DEFAULT_BUDGET,
+                    precision=0,
+                    minimum=BUDGET_RANGE[0],
+                    maximum=BUDGET_RANGE[1],
+                    label=f"Budget (oracle calls, {BUDGET_RANGE[0]}–{BUDGET_RANGE[1]:,})",
+                    elem_id="gen-budget",
+                )
+                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            from_data = gr.Checkbox(value=False, label="Start from the loaded dataset's molecules")
+            with gr.Row():
+                run_btn = gr.Button("Generate", variant="primary", elem_id="gen-run")
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="gen-stop")
+    status = gr.Markdown(elem_id="gen-status")
+    with gr.Row():
+        best_image = gr.Image(
+            label="Best so far",
+            type="pil",
+            height=240,
+            interactive=False,
+            elem_id="gen-best",
+            scale=1,
         )
-        table = hidden_table(
-            "Ranked candidates (pareto_rank: non-dominated front; novel: not in the corpus)",
-            "gen-table",
+        curve = gr.LinePlot(
+            x="oracle calls",
+            y="best score",
+            y_lim=[0, 1],
+            height=240,
+            label="Best score vs oracle calls",
+            elem_id="gen-curve",
+            scale=2,
         )
-        download = gr.DownloadButton(
-            "Download candidates (.csv)", visible=False, elem_id="gen-download"
-        )
-        compare = hidden_table(
-            "Seed vs generated: QED, SA (1 easy .. 10 hard), logP, MW (g/mol), similarity",
-            "gen-compare",
-            max_height=420,
-        )
+    top = hidden_gallery(
+        "Top candidates (in corpus: already in the reference set, not new)",
+        "gen-gallery",
+        columns=4,
+    )
+    table = hidden_table(
+        "Ranked candidates (pareto_rank: non-dominated front; novel: not in the corpus)",
+        "gen-table",
+    )
+    download = gr.DownloadButton(
+        "Download candidates (.csv)", visible=False, elem_id="gen-download"
+    )
+    compare = hidden_table(
+        "Seed vs generated: QED, SA (1 easy .. 10 hard), logP, MW (g/mol), similarity",
+        "gen-compare",
+        max_height=420,
+    )
 
     def run(
         session: SessionState,
@@ -410,10 +444,10 @@ def build(state: gr.State) -> GenerateTab:
                         outcome = (kind, payload)
                         continue
                     n_calls, best, smiles = payload
-                    seen.calls.append(n_calls)
-                    seen.best.append(best)
-                    new_best |= smiles != seen.best_smiles
-                    seen.best_smiles = smiles
+                    seen.calls.append(int(n_calls))
+                    seen.best.append(float(best))
+                    new_best |= str(smiles) != seen.best_smiles
+                    seen.best_smiles = str(smiles)
                 if outcome is None and not thread.is_alive() and reports.empty():
                     outcome = ("error", RuntimeError("the search ended without a result"))
                 if outcome is None and len(seen.calls) > 1:

@@ -30,9 +30,9 @@ QUEUE_MAX_SIZE = 64
 
 HEADER = """# matfuse
 **Represent → fuse → learn → predict** properties of molecules, compositions and crystal
-structures, then **generate** new molecules. Work through the tabs from left to right: load
-data, pick encoders, train, predict, design. Everything you load or train stays in this
-browser session and is deleted when you close it."""
+structures, then **generate** new molecules and crystals. Work through the tabs from left
+to right: load data, pick encoders, train, predict, design. Everything you load or train
+stays in this browser session and is deleted when you close it."""
 
 
 def build_app(limits: SessionLimits | None = None) -> gr.Blocks:
@@ -64,7 +64,7 @@ def build_app(limits: SessionLimits | None = None) -> gr.Blocks:
             )
         for trained in (learn.train_event, learn.reload_event):
             trained.success(predict_tab.after_training, [state], predict.refreshed)
-            if generate.model_target is not None:
+            if generate.refreshed:
                 trained.success(generate.after_training, [state], generate.refreshed)
         reaper = SessionReaper(demo, limits)
 
