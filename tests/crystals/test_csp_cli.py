@@ -23,6 +23,8 @@ runner = CliRunner()
         (["NaCl", "--workers", "0"], "--workers 0: need at least 1"),
         (["NaCl", "--potential", "mace"], "unknown potential 'mace'"),
         (["NaCl", "--reference", "missing.cif"], "--reference missing.cif"),
+        (["NaCl", "--relax-seconds", "0"], "--relax-seconds 0.0: must be positive"),
+        (["NaClK", "--strategy", "qubo"], "qubo orders binary alloys"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
@@ -69,3 +71,22 @@ def test_nacl_search_ranks_rock_salt_first(tmp_path):
     # the same command again resumes: nothing left to relax, same table
     again = runner.invoke(app, [*args, "--seed", "0", "--out", str(out)])
     assert again.exit_code == 0 and "4 resumed" in again.output
+
+
+@pytest.mark.slow
+def test_qubo_strategy_end_to_end_orders_cuau_as_l10(tmp_path):
+    """``csp --strategy qubo``: cluster expansion fitted to CHGNet, annealed, relaxed, ranked."""
+    pytest.importorskip("chgnet")
+    pytest.importorskip("dimod")
+    out = tmp_path / "q"
+    args = ["csp", "CuAu", "--strategy", "qubo", "--z", "2", "--budget", "2"]
+    result = runner.invoke(
+        app, [*args, "--relax-steps", "30", "--relax-seconds", "20", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "candidates.csv")
+    # a two-site fcc cell has one distinct ordering: the stream ends before the budget
+    assert len(table) == 1 and table["origin"].str.startswith("qubo").all()
+    assert "1 relaxations" in result.output
+    assert table["spacegroup"][0] == "P4/mmm"  # L1_0, the CuAu ordering on fcc
+    assert table["energy_per_atom"].is_monotonic_increasing

@@ -57,6 +57,9 @@ TASKS = {
     "Structure prediction (a formula)": "csp",
     "Chemical-system search (elements)": "explore",
 }
+#: CPU seconds one relaxation may take on the shared server (a candidate cut short is
+#: kept, not converged): one pathological cell must not hold a search for minutes.
+RELAX_SECONDS = 120.0
 #: At most this many loaded structures become known phases (each is relaxed for the hull).
 MAX_REFERENCES = 20
 #: Columns of the ranked table shown on the page (the CSV has all of them).
@@ -275,6 +278,7 @@ def _search(
         "on_progress": on_progress,
         "references": list(request.references),
         "relaxer": relaxer,
+        "relax_seconds": RELAX_SECONDS,
     }
     if relaxer is not None:
         options["potential"] = "custom"

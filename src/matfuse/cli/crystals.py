@@ -55,7 +55,11 @@ def _progress(description: str, total: int) -> Iterator[Callable[[int, int, floa
             shown = f"{best:.4f} eV/atom" if best != float("inf") else "-"
             progress.update(task, completed=n, best=shown, origin=origin[:50])
 
-        yield on_progress
+        try:
+            yield on_progress
+        except BaseException:
+            progress.live.transient = True  # an error is one line: the bar is not left behind
+            raise
 
 
 def read_structures(path: Path, option: str) -> list[Structure]:
@@ -103,11 +107,22 @@ def _check_parallel(workers: int, potential: str) -> None:
 # The options csp and crystal-search share, declared once so that their names, types and
 # help stay the same in both commands (defaults stay with each command).
 StrategyOption = Annotated[
-    str, typer.Option("--strategy", help="Generator: random|substitution|mixed|ea|bo.")
+    str,
+    typer.Option(
+        "--strategy",
+        help="Generator: random|substitution|mixed|ea|bo|qubo|diffusion (matfuse list).",
+    ),
 ]
 BudgetOption = Annotated[int, typer.Option("--budget", help="Relaxations to spend.")]
 RelaxStepsOption = Annotated[int, typer.Option("--relax-steps", help="FIRE steps per relaxation.")]
 FmaxOption = Annotated[float, typer.Option(help="Force threshold, eV/Å.")]
+RelaxSecondsOption = Annotated[
+    float | None,
+    typer.Option(
+        "--relax-seconds",
+        help="CPU-time limit per relaxation (s); a candidate cut short is kept, not converged.",
+    ),
+]
 MaxAtomsOption = Annotated[int, typer.Option(help="Most atoms per cell.")]
 WorkersOption = Annotated[
     int, typer.Option(help="Parallel relaxations (dask LocalCluster when > 1).")
@@ -128,6 +143,7 @@ def csp(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate stream.")] = 0,
     relax_steps: RelaxStepsOption = 200,
     fmax: FmaxOption = 0.1,
+    relax_seconds: RelaxSecondsOption = None,
     max_atoms: MaxAtomsOption = 40,
     reference: Annotated[
         list[Path] | None,
@@ -159,6 +175,8 @@ def csp(
         if budget < 1:
             raise ValueError(f"--budget {budget}: need at least 1 relaxation")
         _check_parallel(workers, potential)
+        if relax_seconds is not None and relax_seconds <= 0:
+            raise ValueError(f"--relax-seconds {relax_seconds}: must be positive")
         refs = [s for path in reference or [] for s in read_structures(path, "--reference")]
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} is a file; give a directory")
@@ -177,6 +195,7 @@ def csp(
                 out_dir=out,
                 on_progress=on_progress,
                 fmax=fmax,
+                relax_seconds=relax_seconds,
                 references=refs,
                 max_atoms=max_atoms,
                 n_threads=threads,
@@ -237,6 +256,7 @@ def crystal_search(
     ] = None,
     relax_steps: RelaxStepsOption = 200,
     fmax: FmaxOption = 0.1,
+    relax_seconds: RelaxSecondsOption = None,
     threads: Annotated[int, typer.Option(help="CPU threads per relaxation.")] = 1,
     workers: WorkersOption = 1,
     scheduler: SchedulerOption = None,
@@ -267,6 +287,8 @@ def crystal_search(
         if budget < 1:
             raise ValueError(f"--budget {budget}: need at least 1 relaxation")
         _check_parallel(workers, potential)
+        if relax_seconds is not None and relax_seconds <= 0:
+            raise ValueError(f"--relax-seconds {relax_seconds}: must be positive")
         spec = load_crystal_objective(objective) if objective is not None else None
         refs = [s for path in reference or [] for s in read_structures(path, "--reference")]
         known = (
@@ -296,6 +318,7 @@ def crystal_search(
                 novelty_reference=known,
                 relax_steps=relax_steps,
                 fmax=fmax,
+                relax_seconds=relax_seconds,
                 n_threads=threads,
                 potential=potential,
                 workers=workers,

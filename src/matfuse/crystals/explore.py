@@ -301,6 +301,7 @@ def explore(
     generator_params: Mapping[str, Any] | None = None,
     relax_steps: int = DEFAULT_RELAX_STEPS,
     fmax: float = DEFAULT_FMAX,
+    relax_seconds: float | None = None,
     relaxer: Relaxer | None = None,
     potential: str | None = None,
     n_threads: int | None = 1,
@@ -355,7 +356,9 @@ def explore(
     if not generators:
         raise ValueError(f"every composition has more than {max_atoms} atoms per cell")
     if relaxer is None:
-        relax, potential = make_relaxer(potential or "chgnet", relax_steps, fmax, n_threads)
+        relax, potential = make_relaxer(
+            potential or "chgnet", relax_steps, fmax, n_threads, relax_seconds
+        )
     else:
         relax, potential = relaxer, potential or "custom"
     searched = [g.composition.reduced_formula for g in generators]
@@ -379,6 +382,8 @@ def explore(
                 "references": sorted(structure_hash(s) for s in references),
                 "generator_params": params,
             }
+            if relax_seconds is not None:  # only then: older journals stay valid
+                run["relax_seconds"] = float(relax_seconds)
             if batch != 1 and learns_from_feedback(generators[0]):
                 run["batch_size"] = batch
             check_run(out_dir, run)

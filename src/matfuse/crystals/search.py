@@ -87,9 +87,13 @@ MIN_ENERGY_PER_ATOM = -20.0
 
 
 def chgnet_relaxer(
-    steps: int = DEFAULT_RELAX_STEPS, fmax: float = DEFAULT_FMAX, n_threads: int | None = 1
+    steps: int = DEFAULT_RELAX_STEPS,
+    fmax: float = DEFAULT_FMAX,
+    n_threads: int | None = 1,
+    max_seconds: float | None = None,
 ) -> Relaxer:
-    """CHGNet + FIRE relaxation (:func:`matfuse.materials.energy.relax_structure`)."""
+    """CHGNet + FIRE relaxation (:func:`matfuse.materials.energy.relax_structure`), ended
+    after ``steps`` steps or ``max_seconds`` CPU seconds, whichever comes first."""
     from matfuse.materials.energy import load_chgnet, relax_structure
 
     def relax(structure: Structure, relax_cell: bool = True) -> RelaxResult:
@@ -99,6 +103,7 @@ def chgnet_relaxer(
             steps=steps,
             fmax=fmax,
             relax_cell=relax_cell,
+            max_seconds=max_seconds,
             model=model,
             n_threads=n_threads,
         )
@@ -108,10 +113,11 @@ def chgnet_relaxer(
 
 @dataclass(frozen=True)
 class Potential:
-    """A registered interatomic potential: ``factory(steps, fmax, n_threads) -> Relaxer``
-    and the ``label`` every table and hull names it by."""
+    """A registered interatomic potential:
+    ``factory(steps, fmax, n_threads, max_seconds) -> Relaxer`` and the ``label`` every
+    table and hull names it by."""
 
-    factory: Callable[[int, float, int | None], Relaxer]
+    factory: Callable[[int, float, int | None, float | None], Relaxer]
     label: str
 
 
@@ -127,11 +133,13 @@ POTENTIALS.add(
 )
 
 
-def sevennet_factory(steps: int, fmax: float, n_threads: int | None) -> Relaxer:
+def sevennet_factory(
+    steps: int, fmax: float, n_threads: int | None, max_seconds: float | None = None
+) -> Relaxer:
     """SevenNet-0's relaxer, imported only when asked for (``sevenn`` is an optional extra)."""
     from matfuse.materials.sevennet import sevennet_relaxer
 
-    return sevennet_relaxer(steps, fmax, n_threads)
+    return sevennet_relaxer(steps, fmax, n_threads, max_seconds)
 
 
 POTENTIALS.add(
@@ -147,10 +155,14 @@ def make_relaxer(
     steps: int = DEFAULT_RELAX_STEPS,
     fmax: float = DEFAULT_FMAX,
     n_threads: int | None = 1,
+    max_seconds: float | None = None,
 ) -> tuple[Relaxer, str]:
-    """The relaxer of a registered potential and its label (``KeyError`` if unknown)."""
+    """The relaxer of a registered potential and its label (``KeyError`` if unknown);
+    ``max_seconds`` caps each relaxation's CPU time (``None``: steps and forces only)."""
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"relaxation time limit {max_seconds} s: must be positive")
     entry = POTENTIALS.get(potential)
-    return entry.factory(steps, fmax, n_threads), entry.label
+    return entry.factory(steps, fmax, n_threads, max_seconds), entry.label
 
 
 @dataclass
@@ -549,6 +561,7 @@ def crystal_structure_prediction(
     on_progress: ProgressCallback | None = None,
     *,
     fmax: float = DEFAULT_FMAX,
+    relax_seconds: float | None = None,
     references: Sequence[Structure] = (),
     max_atoms: int = DEFAULT_MAX_ATOMS,
     relaxer: Relaxer | None = None,
@@ -568,7 +581,9 @@ def crystal_structure_prediction(
     resumable, and (unless ``write_outputs=False``) ``candidates.csv``, ``cifs/`` and
     ``energy_vs_evaluation.png`` are written there (:mod:`matfuse.crystals.report`).
     ``potential`` names a registered potential (:data:`POTENTIALS`, default ``chgnet``);
-    a ``relaxer`` replaces it, and ``potential`` is then only its label. ``workers`` > 1
+    a ``relaxer`` replaces it, and ``potential`` is then only its label. Each relaxation
+    ends at ``fmax``, after ``relax_steps`` FIRE steps or after ``relax_seconds`` CPU
+    seconds (a candidate cut short is kept, not converged). ``workers`` > 1
     (``None``: every core) or a ``scheduler`` address relax in parallel on dask, in
     batches of ``batch_size`` (default: the number of workers; see the module notes on
     what that changes for ``ea`` and ``bo``); ``pool`` passes a ready pool instead.
@@ -582,7 +597,9 @@ def crystal_structure_prediction(
     )
     composition = generator.composition
     if relaxer is None:
-        relax, potential = make_relaxer(potential or "chgnet", relax_steps, fmax, n_threads)
+        relax, potential = make_relaxer(
+            potential or "chgnet", relax_steps, fmax, n_threads, relax_seconds
+        )
     else:
         relax, potential = relaxer, potential or "custom"
     with ExitStack() as stack:
@@ -602,6 +619,8 @@ def crystal_structure_prediction(
                 "potential": potential,
                 "references": sorted(structure_hash(s) for s in references),
             }
+            if relax_seconds is not None:  # only then: older journals stay valid
+                params["relax_seconds"] = float(relax_seconds)
             if batch != 1 and learns_from_feedback(generator):
                 params["batch_size"] = batch  # the stream depends on it (module notes)
             check_run(out_dir, params)

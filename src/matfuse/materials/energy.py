@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pymatgen.core import Composition, Structure
@@ -29,7 +29,7 @@ from matfuse.models.threads import torch_threads
 from matfuse.rows import first_line
 
 if TYPE_CHECKING:
-    from chgnet.model.dynamics import TrajectoryObserver
+    pass
 
 DEFAULT_MODEL = "0.3.0"
 #: Threads for CHGNet by default (see :func:`torch_threads`).
@@ -134,19 +134,25 @@ def relax_structure(
     fmax: float = DEFAULT_FMAX,
     steps: int = DEFAULT_STEPS,
     relax_cell: bool = True,
+    max_seconds: float | None = None,
     model: Any = None,
     n_threads: int | None = DEFAULT_THREADS,
 ) -> RelaxResult:
     """Relax positions (and the cell, unless ``relax_cell=False``) with CHGNet and FIRE.
 
-    Never raises for a bad structure: failures are returned as ``RelaxResult.error``.
-    ``converged`` is whether the largest atomic force fell below ``fmax`` within ``steps``.
+    Stops at ``fmax`` (converged), after ``steps`` steps or after ``max_seconds`` of CPU
+    time (not converged); :func:`matfuse.materials.relaxation.fire_relax` is the loop,
+    CHGNet's own calculator (the one its ``StructOptimizer`` uses) gives the forces. Never
+    raises for a bad structure: failures and explosions are returned as
+    ``RelaxResult.error``.
     """
     from chgnet.model import StructOptimizer
 
+    from matfuse.materials.relaxation import exploded, fire_relax
+
     model = model if model is not None else load_chgnet()
     try:
-        # the calculator prints "CHGNet will run on cpu" for every relaxation
+        # the calculator prints "CHGNet will run on cpu" when it is made
         with (
             warnings.catch_warnings(),
             contextlib.redirect_stdout(io.StringIO()),
@@ -154,28 +160,23 @@ def relax_structure(
         ):
             warnings.simplefilter("ignore")
             device = str(next(model.parameters()).device)
-            optimizer = StructOptimizer(
+            calculator = StructOptimizer(
                 model=model, use_device=device, on_isolated_atoms=ISOLATED_ATOMS
-            )
-            out = optimizer.relax(
+            ).calculator
+            out = fire_relax(
                 structure,
+                calculator,
                 fmax=fmax,
                 steps=steps,
                 relax_cell=relax_cell,
-                verbose=False,
-                assign_magmoms=False,
+                max_seconds=max_seconds,
             )
     except Exception as exc:
         return RelaxResult(None, float("nan"), False, 0, f"relaxation failed: {first_line(exc)}")
-    # StructOptimizer.relax is annotated dict[str, Structure | TrajectoryObserver]; it always
-    # returns the final structure and the trajectory under these two keys
-    final = cast(Structure, out["final_structure"])
-    traj = cast("TrajectoryObserver", out["trajectory"])
-    energy = float(traj.energies[-1]) / len(final) if len(traj) else float("nan")
-    max_force = float(np.linalg.norm(traj.forces[-1], axis=1).max()) if len(traj) else np.inf
-    if not np.isfinite(energy):
-        return RelaxResult(None, energy, False, len(traj), "relaxation failed: non-finite energy")
-    return RelaxResult(final, energy, max_force <= fmax, max(0, len(traj) - 1))
+    error = exploded(structure, out.structure, out.energy_per_atom)
+    if error is not None:
+        return RelaxResult(None, out.energy_per_atom, False, out.n_steps, error)
+    return RelaxResult(out.structure, out.energy_per_atom, out.converged, out.n_steps)
 
 
 def relax_structures(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -34,6 +33,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from matfuse.materials.energy import DEFAULT_FMAX, RelaxResult, torch_threads
+from matfuse.materials.relaxation import exploded, fire_relax
 from matfuse.materials.structures import ParsedStructures, parse_structures
 from matfuse.rows import first_line
 
@@ -51,13 +51,6 @@ __all__ = [
 
 DEFAULT_MODEL = "7net-0"
 DEFAULT_STEPS = 500
-#: Lower energies (eV/atom) mean the relaxation exploded (no solid binds that strongly on
-#: the MPtrj scale; the same bound as the crystal search uses for CHGNet).
-MIN_ENERGY_PER_ATOM = -20.0
-#: A relaxed cell more than this many times larger or smaller in volume has blown apart.
-MAX_VOLUME_RATIO = 4.0
-#: Atoms closer than this (Å) after relaxation have collapsed onto each other.
-MIN_DISTANCE = 0.5
 
 
 def sevennet_available() -> bool:
@@ -131,21 +124,6 @@ def predict_sevennet(
     return energies, None, errors
 
 
-def _exploded(start: Structure, final: Structure, energy_per_atom: float) -> str | None:
-    if not np.isfinite(energy_per_atom):
-        return "relaxation failed: non-finite energy"
-    if energy_per_atom < MIN_ENERGY_PER_ATOM:
-        return f"relaxation exploded: {energy_per_atom:.1f} eV/atom"
-    ratio = final.volume / start.volume
-    if not 1 / MAX_VOLUME_RATIO <= ratio <= MAX_VOLUME_RATIO:
-        return f"relaxation exploded: volume changed {ratio:.2g}-fold"
-    if len(final) > 1:
-        dist = final.distance_matrix[np.triu_indices(len(final), k=1)]
-        if dist.size and float(dist.min()) < MIN_DISTANCE:
-            return f"relaxation exploded: atoms {float(dist.min()):.2f} Å apart"
-    return None
-
-
 def relax_structure(
     structure: Structure,
     *,
@@ -163,43 +141,26 @@ def relax_structure(
     (energy below -20 eV/atom, volume changed over 4-fold, atoms under 0.5 Å apart) come
     back as ``RelaxResult.error``.
     """
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import FIRE
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     calc = model if model is not None else load_sevennet()
-    n_steps = 0
     try:
         error = _check_isolated(structure, float(calc.cutoff))
         if error is not None:
             return RelaxResult(None, float("nan"), False, 0, error)
-        atoms = _atoms(structure, calc)
-        started = time.process_time()
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-            torch_threads(n_threads),
-        ):
-            warnings.simplefilter("ignore")
-            target = FrechetCellFilter(atoms) if relax_cell else atoms
-            optimizer = FIRE(target, logfile=None)
-            converged = False
-            for done in optimizer.irun(fmax=fmax, steps=steps):
-                converged = bool(done)
-                n_steps = int(optimizer.nsteps)
-                if max_seconds is not None and time.process_time() - started > max_seconds:
-                    logger.info("relaxation stopped after %.0f CPU s", max_seconds)
-                    break
-            energy = float(atoms.get_potential_energy()) / len(atoms)
+        with torch_threads(n_threads):
+            out = fire_relax(
+                structure,
+                calc,
+                fmax=fmax,
+                steps=steps,
+                relax_cell=relax_cell,
+                max_seconds=max_seconds,
+            )
     except Exception as exc:
-        return RelaxResult(
-            None, float("nan"), False, n_steps, f"relaxation failed: {first_line(exc)}"
-        )
-    final = AseAtomsAdaptor.get_structure(atoms)
-    error = _exploded(structure, final, energy)
+        return RelaxResult(None, float("nan"), False, 0, f"relaxation failed: {first_line(exc)}")
+    error = exploded(structure, out.structure, out.energy_per_atom)
     if error is not None:
-        return RelaxResult(None, energy, False, n_steps, error)
-    return RelaxResult(final, energy, bool(converged), n_steps)
+        return RelaxResult(None, out.energy_per_atom, False, out.n_steps, error)
+    return RelaxResult(out.structure, out.energy_per_atom, out.converged, out.n_steps)
 
 
 def relax_structures(
