@@ -90,3 +90,63 @@ def test_qubo_strategy_end_to_end_orders_cuau_as_l10(tmp_path):
     assert "1 relaxations" in result.output
     assert table["spacegroup"][0] == "P4/mmm"  # L1_0, the CuAu ordering on fcc
     assert table["energy_per_atom"].is_monotonic_increasing
+
+
+@pytest.mark.slow
+def test_kill_9_mid_search_then_rerun_finishes_with_the_uninterrupted_table(tmp_path):
+    """A real SIGKILL of ``matfuse csp`` while it relaxes: the rerun resumes from the
+    journal, relaxes only what was not recorded, and ends with the same candidates."""
+    pytest.importorskip("chgnet")
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from matfuse.crystals.journal import JOURNAL_NAME
+
+    def command(out):
+        return [
+            sys.executable,
+            "-m",
+            "matfuse.cli",
+            "csp",
+            "NaCl",
+            "--z",
+            "1-2",
+            "--budget",
+            "6",
+            "--relax-steps",
+            "40",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+        ]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = killed / JOURNAL_NAME
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        lines = journal.read_text().count('"kind": "candidate"') if journal.exists() else 0
+        if lines >= 2 or proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the search finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert not (killed / "candidates.csv").exists()
+    done_before = journal.read_text().count('"kind": "candidate"')
+    assert 2 <= done_before < 6
+    again = subprocess.run(command(killed), capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert f"({done_before} resumed" in again.stderr
+    clean = subprocess.run(command(tmp_path / "clean"), capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    resumed = pd.read_csv(killed / "candidates.csv")
+    uninterrupted = pd.read_csv(tmp_path / "clean" / "candidates.csv")
+    assert list(resumed["origin"]) == list(uninterrupted["origin"])
+    assert resumed["energy_per_atom"].to_numpy() == pytest.approx(
+        uninterrupted["energy_per_atom"].to_numpy(), abs=1e-6
+    )
