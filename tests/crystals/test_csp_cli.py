@@ -25,6 +25,7 @@ runner = CliRunner()
         (["NaCl", "--reference", "missing.cif"], "--reference missing.cif"),
         (["NaCl", "--relax-seconds", "0"], "--relax-seconds 0.0: must be positive"),
         (["NaClK", "--strategy", "qubo"], "qubo orders binary alloys"),
+        (["NaCl2", "--charge-balanced"], "NaCl2 cannot be charge-balanced"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):

@@ -152,6 +152,13 @@ def csp(
             help="Known structure (CIF/POSCAR) to substitute on and to put on the hull; repeat.",
         ),
     ] = None,
+    charge_balanced: Annotated[
+        bool,
+        typer.Option(
+            "--charge-balanced",
+            help="Refuse a formula smact cannot charge-balance (common oxidation states).",
+        ),
+    ] = False,
     threads: Annotated[int, typer.Option(help="CPU threads for CHGNet.")] = 1,
     workers: WorkersOption = 1,
     scheduler: SchedulerOption = None,
@@ -166,11 +173,16 @@ def csp(
     of elemental references and the run's own phases, all relaxed with CHGNet (a proxy for DFT).
     With --workers N, N relaxations run at once; ea and bo then propose N at a time.
     """
-    from matfuse.crystals.generators import GENERATORS, check_composition
+    from matfuse.crystals.generators import (
+        GENERATORS,
+        check_charge_balance,
+        check_composition,
+    )
 
     with user_errors():
         z_range = parse_z(z)
-        check_composition(formula, z_range, max_atoms)
+        check = check_charge_balance if charge_balanced else check_composition
+        check(formula, z_range, max_atoms)
         GENERATORS.resolve(strategy)
         if budget < 1:
             raise ValueError(f"--budget {budget}: need at least 1 relaxation")
@@ -196,6 +208,7 @@ def csp(
                 on_progress=on_progress,
                 fmax=fmax,
                 relax_seconds=relax_seconds,
+                require_charge_balance=charge_balanced,
                 references=refs,
                 max_atoms=max_atoms,
                 n_threads=threads,

@@ -51,6 +51,7 @@ __all__ = [
     "MixedGenerator",
     "RandomGenerator",
     "SubstitutionGenerator",
+    "check_charge_balance",
     "check_composition",
     "make_generator",
     "register_generator",
@@ -259,6 +260,19 @@ def _oxidation_guess(comp: Composition) -> dict[str, float]:
         except Exception:
             guesses = ()
     return {k: float(v) for k, v in guesses[0].items()} if guesses else {}
+
+
+def check_charge_balance(
+    formula: str | Composition, z: tuple[int, int], max_atoms: int = DEFAULT_MAX_ATOMS
+) -> Composition:
+    """:func:`check_composition`, and ``ValueError`` unless smact can charge-balance it."""
+    comp = check_composition(formula, z, max_atoms)
+    if not is_charge_balanced(comp):
+        raise ValueError(
+            f"{comp.reduced_formula} cannot be charge-balanced (smact, common oxidation "
+            "states); search it without the charge-balance requirement to try anyway"
+        )
+    return comp
 
 
 def is_charge_balanced(comp: Composition) -> bool:

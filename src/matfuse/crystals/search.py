@@ -47,6 +47,7 @@ from matfuse.crystals.generators import (
     DEFAULT_MAX_ATOMS,
     Candidate,
     CandidateGenerator,
+    check_charge_balance,
     make_generator,
 )
 from matfuse.crystals.journal import JOURNAL_NAME, Journal, check_run
@@ -562,6 +563,7 @@ def crystal_structure_prediction(
     *,
     fmax: float = DEFAULT_FMAX,
     relax_seconds: float | None = None,
+    require_charge_balance: bool = False,
     references: Sequence[Structure] = (),
     max_atoms: int = DEFAULT_MAX_ATOMS,
     relaxer: Relaxer | None = None,
@@ -583,7 +585,8 @@ def crystal_structure_prediction(
     ``potential`` names a registered potential (:data:`POTENTIALS`, default ``chgnet``);
     a ``relaxer`` replaces it, and ``potential`` is then only its label. Each relaxation
     ends at ``fmax``, after ``relax_steps`` FIRE steps or after ``relax_seconds`` CPU
-    seconds (a candidate cut short is kept, not converged). ``workers`` > 1
+    seconds (a candidate cut short is kept, not converged). ``require_charge_balance``
+    refuses a composition smact cannot charge-balance (``ValueError``). ``workers`` > 1
     (``None``: every core) or a ``scheduler`` address relax in parallel on dask, in
     batches of ``batch_size`` (default: the number of workers; see the module notes on
     what that changes for ``ea`` and ``bo``); ``pool`` passes a ready pool instead.
@@ -592,6 +595,8 @@ def crystal_structure_prediction(
     """
     if budget < 1:
         raise ValueError(f"budget must be at least 1 relaxation (got {budget})")
+    if require_charge_balance:
+        check_charge_balance(formula, z, max_atoms)
     generator = make_generator(
         strategy, formula, z=z, seed=seed, max_atoms=max_atoms, references=references
     )
