@@ -423,7 +423,7 @@ def chunked_screen(
 
     load = os.getloadavg()[0]
     complete = True
-    rows_before = _rows_written(out)  # this chunk's rate counts only what it wrote
+    rows_before = _written(out)[0]  # this chunk's rate counts only what it wrote
     with ProcessTree() as tree:
         try:
             result = screen(
@@ -438,13 +438,12 @@ def chunked_screen(
             )
         except _Stop:
             complete = False
-    parts = sorted((out / "predictions").glob("part-*.parquet"))
-    written = _rows_written(out)
+    written, n_parts = _written(out)
     chunk = {
         "complete": complete,
         "rows_before_chunk": rows_before,
         "rows_written_total": written,
-        "partitions_written_total": len(parts),
+        "partitions_written_total": n_parts,
         "wall_s": round(time.perf_counter() - started, 1),
         "cpu_s_process_tree": round(tree.cpu_seconds, 1),
         # the driver (scheduler, client, this sampler) vs the worker processes: the driver's
@@ -474,11 +473,12 @@ def chunked_screen(
     return chunks, complete
 
 
-def _rows_written(out: Path) -> int:
+def _written(out: Path) -> tuple[int, int]:
+    """Rows and partition files written so far under ``out/predictions``."""
     import pyarrow.parquet as pq
 
     parts = sorted((out / "predictions").glob("part-*.parquet"))
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in parts), len(parts)
 
 
 def chunk_summary(chunks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ def files(tmp_path: Path) -> Path:
     # no row has both a parsable formula and a numeric target
     (tmp_path / "bad_rows.csv").write_text("formula,target\nXx,abc\nQq2,\n,1\n")
     (tmp_path / "no_cif.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "empty.csv").write_text("")
     (tmp_path / "bad_cif.csv").write_text("cif\nnot a cif\n")
     (tmp_path / "not_a_model").mkdir()
     (tmp_path / "not_a_model" / "notes.txt").write_text("hello")
@@ -40,6 +41,7 @@ CASES = [
         "no column 'zzz'",
     ),
     (["transfer-build", "--data", "{d}/bad_rows.csv", "--out", "{o}"], "0 usable rows"),
+    (["transfer-build", "--data", "{d}/empty.csv", "--out", "{o}"], "not a readable CSV"),
     (["transfer-build", "--data", "{d}/good.csv", "--hidden", "a,b", "--out", "{o}"], "--hidden"),
     (["transfer-build", "--data", "{d}/good.csv", "--max-rows", "0", "--out", "{o}"], "--max-rows"),
     (

@@ -67,7 +67,7 @@ def resumed_config(
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one record to a JSON-lines log, flushed so a killed run keeps every line."""
+    """Append one record to a JSON-lines log; the file is closed (so flushed) before
+    returning, so a killed run keeps every line written."""
     with path.open("a") as fh:
         fh.write(json.dumps(record) + "\n")
-        fh.flush()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matfuse.rows import first_line
 from matfuse.transfer.features import composition_features
 from matfuse.transfer.library import Source, SourceLibrary, _safe_name, formula_hashes
 from matfuse.transfer.network import SourceMLP
@@ -57,7 +58,12 @@ def read_table(
 ) -> PropertyTable:
     """Read and concatenate ``files``; columns default to ``formula`` and ``target``
     (or, in a two-column table, the first and the second)."""
-    frames = [pd.read_csv(f) for f in files]
+    frames = []
+    for f in files:
+        try:
+            frames.append(pd.read_csv(f))
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise ValueError(f"{f}: not a readable CSV table ({first_line(err)})") from None
     frame = pd.concat(frames, ignore_index=True)
     fcol = formula_col or ("formula" if "formula" in frame else frame.columns[0])
     tcol = target_col or ("target" if "target" in frame else None)
