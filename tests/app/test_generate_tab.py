@@ -175,3 +175,19 @@ def test_model_trained_in_the_session_is_a_generation_target(smiles):
         assert table["score"].between(0, 1).all()
     finally:
         session.cleanup()
+
+
+def test_relay_batches_progress_and_never_waits_on_a_dead_worker():
+    from matfuse.app.generate_results import relay
+
+    stop = threading.Event()
+    thread, reports = generate_tab.run_in_thread(_fake_generate(3), stop)
+    items = list(relay(thread, reports, 0.05))
+    progress = [p for batch, _ in items for p in batch]
+    assert [p[0] for p in progress] == [10, 20, 30]
+    assert [o is None for _, o in items[:-1]] == [True] * (len(items) - 1)
+    assert items[-1][1][0] == "done"
+    silent = threading.Thread(target=lambda: None)
+    silent.start()
+    (_, outcome), *rest = list(relay(silent, __import__("queue").Queue(), 0.05))
+    assert not rest and outcome[0] == "error" and "without a result" in str(outcome[1])

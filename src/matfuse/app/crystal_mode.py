@@ -13,7 +13,6 @@ unaffected.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from matfuse.app.generate_results import run_in_thread
+from matfuse.app.generate_results import relay, run_in_thread
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
 from matfuse.app.widgets import hidden_table
 
@@ -314,31 +313,16 @@ def build(state: gr.State) -> CrystalMode:
             "",
             *hidden,
         )
-        last: tuple[int, int, float, str] = (0, request.budget, float("inf"), "")
+        outcome: tuple[str, Any] | None = None
         try:
-            outcome: tuple[str, Any] | None = None
-            while outcome is None:
-                thread.join(REFRESH_S)
-                moved = False
-                while True:
-                    try:
-                        kind, payload = reports.get_nowait()
-                    except queue.Empty:
-                        break
-                    if kind != "progress":
-                        outcome = (kind, payload)
-                        continue
-                    n_done, n_budget, best_e, origin = payload
+            for progress, outcome in relay(thread, reports, REFRESH_S):
+                for n_done, _, best_e, _ in progress:
                     if np.isfinite(best_e):
                         live.append(
                             {"relaxation": n_done, "energy": best_e, "series": "best so far"}
                         )
-                    moved = True
-                    last = (int(n_done), int(n_budget), float(best_e), str(origin))
-                if outcome is None and not thread.is_alive() and reports.empty():
-                    outcome = ("error", RuntimeError("the search ended without a result"))
-                if outcome is None and moved:
-                    n_done, n_budget, best_e, origin = last
+                if outcome is None and progress:
+                    n_done, n_budget, best_e, origin = progress[-1]
                     best = f"{best_e:.3f} eV/atom ({origin})" if np.isfinite(best_e) else "none yet"
                     yield (
                         f"Running **{request.strategy}** on **{request.target}**: {n_done} / "
@@ -352,6 +336,7 @@ def build(state: gr.State) -> CrystalMode:
                     )
         finally:
             stop.set()
+        assert outcome is not None  # relay ends only with one
         kind, payload = outcome
         seconds = time.perf_counter() - start
         if kind == "stopped":

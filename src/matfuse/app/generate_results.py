@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ __all__ = [
     "LiveCurve",
     "best_depiction",
     "novelty_text",
+    "relay",
     "result_outputs",
     "run_in_thread",
     "shown_table",
@@ -151,6 +152,36 @@ def run_in_thread(
     thread = threading.Thread(target=work, name="matfuse-generate", daemon=True)
     thread.start()
     return thread, reports
+
+
+def relay(
+    thread: threading.Thread, reports: queue.Queue[tuple[str, Any]], refresh_s: float
+) -> Iterator[tuple[list[tuple[Any, ...]], tuple[str, Any] | None]]:
+    """Every ``refresh_s`` while the search of :func:`run_in_thread` runs: the progress
+    reports that arrived since the last time, and ``None`` until its outcome (``("done",
+    result)``, ``("stopped", None)`` or ``("error", exc)``), which comes with the last item.
+
+    A worker that died without a word gives ``("error", RuntimeError(...))``, so a page
+    never waits for ever.
+    """
+    while True:
+        thread.join(refresh_s)
+        progress: list[tuple[Any, ...]] = []
+        outcome: tuple[str, Any] | None = None
+        while True:
+            try:
+                kind, payload = reports.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "progress":
+                progress.append(payload)
+            else:
+                outcome = (kind, payload)
+        if outcome is None and not thread.is_alive() and reports.empty():
+            outcome = ("error", RuntimeError("the search ended without a result"))
+        yield progress, outcome
+        if outcome is not None:
+            return
 
 
 def result_outputs(

@@ -11,7 +11,6 @@ rest of the app is unaffected.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +27,7 @@ from matfuse.app.generate_results import (
     GenerationStopped,
     LiveCurve,
     best_depiction,
+    relay,
     result_outputs,
     run_in_thread,
     shown_table,
@@ -430,26 +430,15 @@ def _build_molecules(state: gr.State) -> GenerateTab:
             seen.curve(),
             *hidden,
         )
+        outcome: tuple[str, Any] | None = None
         try:
-            outcome: tuple[str, Any] | None = None
-            while outcome is None:
-                thread.join(REFRESH_S)
+            for progress, outcome in relay(thread, reports, REFRESH_S):
                 new_best = False
-                while True:
-                    try:
-                        kind, payload = reports.get_nowait()
-                    except queue.Empty:
-                        break
-                    if kind != "progress":
-                        outcome = (kind, payload)
-                        continue
-                    n_calls, best, smiles = payload
+                for n_calls, best, smiles in progress:
                     seen.calls.append(int(n_calls))
                     seen.best.append(float(best))
                     new_best |= str(smiles) != seen.best_smiles
                     seen.best_smiles = str(smiles)
-                if outcome is None and not thread.is_alive() and reports.empty():
-                    outcome = ("error", RuntimeError("the search ended without a result"))
                 if outcome is None and len(seen.calls) > 1:
                     yield (
                         f"Running **{strategy_name}**: {seen.calls[-1]:,} / {n_budget:,} oracle "
@@ -461,6 +450,7 @@ def _build_molecules(state: gr.State) -> GenerateTab:
                     )
         finally:
             stop.set()  # also ends the search if the page went away mid-run
+        assert outcome is not None  # relay ends only with one
         kind, payload = outcome
         seconds = time.perf_counter() - start
         if kind == "stopped":  # a library that could not keep what it scored
