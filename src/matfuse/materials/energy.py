@@ -148,35 +148,32 @@ def relax_structure(
     """
     from chgnet.model import StructOptimizer
 
-    from matfuse.materials.relaxation import exploded, fire_relax
+    from matfuse.materials.relaxation import checked_relax
 
     model = model if model is not None else load_chgnet()
-    try:
-        # the calculator prints "CHGNet will run on cpu" when it is made
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-            torch_threads(n_threads),
-        ):
-            warnings.simplefilter("ignore")
+    # the calculator prints "CHGNet will run on cpu" when it is made
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        torch_threads(n_threads),
+    ):
+        warnings.simplefilter("ignore")
+        try:
             device = str(next(model.parameters()).device)
             calculator = StructOptimizer(
                 model=model, use_device=device, on_isolated_atoms=ISOLATED_ATOMS
             ).calculator
-            out = fire_relax(
-                structure,
-                calculator,
-                fmax=fmax,
-                steps=steps,
-                relax_cell=relax_cell,
-                max_seconds=max_seconds,
-            )
-    except Exception as exc:
-        return RelaxResult(None, float("nan"), False, 0, f"relaxation failed: {first_line(exc)}")
-    error = exploded(structure, out.structure, out.energy_per_atom)
-    if error is not None:
-        return RelaxResult(None, out.energy_per_atom, False, out.n_steps, error)
-    return RelaxResult(out.structure, out.energy_per_atom, out.converged, out.n_steps)
+        except Exception as exc:
+            error = f"relaxation failed: {first_line(exc)}"
+            return RelaxResult(None, float("nan"), False, 0, error)
+        return checked_relax(
+            structure,
+            calculator,
+            fmax=fmax,
+            steps=steps,
+            relax_cell=relax_cell,
+            max_seconds=max_seconds,
+        )
 
 
 def relax_structures(
@@ -185,6 +182,7 @@ def relax_structures(
     fmax: float = DEFAULT_FMAX,
     steps: int = DEFAULT_STEPS,
     relax_cell: bool = True,
+    max_seconds: float | None = None,
     model: Any = None,
     n_threads: int | None = DEFAULT_THREADS,
 ) -> list[RelaxResult]:
@@ -197,7 +195,13 @@ def relax_structures(
     model = model if model is not None else load_chgnet()
     return [
         relax_structure(
-            s, fmax=fmax, steps=steps, relax_cell=relax_cell, model=model, n_threads=n_threads
+            s,
+            fmax=fmax,
+            steps=steps,
+            relax_cell=relax_cell,
+            max_seconds=max_seconds,
+            model=model,
+            n_threads=n_threads,
         )
         if s is not None
         else RelaxResult(None, float("nan"), False, 0, err)

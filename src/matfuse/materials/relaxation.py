@@ -25,9 +25,12 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
+from matfuse.materials.energy import RelaxResult
+from matfuse.rows import first_line
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["MIN_DISTANCE", "FireOutcome", "exploded", "fire_relax"]
+__all__ = ["MIN_DISTANCE", "FireOutcome", "checked_relax", "exploded", "fire_relax"]
 
 #: Below this energy per atom, a relaxation has left the potential's domain.
 MIN_ENERGY_PER_ATOM = -20.0
@@ -105,3 +108,31 @@ def exploded(start: Structure, final: Structure, energy_per_atom: float) -> str 
         if dist.size and float(dist.min()) < MIN_DISTANCE:
             return f"relaxation exploded: atoms {float(dist.min()):.2f} Å apart"
     return None
+
+
+def checked_relax(
+    structure: Structure,
+    calculator: Any,
+    *,
+    fmax: float,
+    steps: int,
+    relax_cell: bool = True,
+    max_seconds: float | None = None,
+) -> RelaxResult:
+    """:func:`fire_relax` as a :class:`~matfuse.materials.energy.RelaxResult`: an exception
+    of the potential or an explosion becomes the result's ``error``, never a raise."""
+    try:
+        out = fire_relax(
+            structure,
+            calculator,
+            fmax=fmax,
+            steps=steps,
+            relax_cell=relax_cell,
+            max_seconds=max_seconds,
+        )
+    except Exception as exc:
+        return RelaxResult(None, float("nan"), False, 0, f"relaxation failed: {first_line(exc)}")
+    error = exploded(structure, out.structure, out.energy_per_atom)
+    if error is not None:
+        return RelaxResult(None, out.energy_per_atom, False, out.n_steps, error)
+    return RelaxResult(out.structure, out.energy_per_atom, out.converged, out.n_steps)

@@ -33,7 +33,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from matfuse.materials.energy import DEFAULT_FMAX, RelaxResult, torch_threads
-from matfuse.materials.relaxation import exploded, fire_relax
+from matfuse.materials.relaxation import checked_relax
 from matfuse.materials.structures import ParsedStructures, parse_structures
 from matfuse.rows import first_line
 
@@ -144,23 +144,19 @@ def relax_structure(
     calc = model if model is not None else load_sevennet()
     try:
         error = _check_isolated(structure, float(calc.cutoff))
-        if error is not None:
-            return RelaxResult(None, float("nan"), False, 0, error)
-        with torch_threads(n_threads):
-            out = fire_relax(
-                structure,
-                calc,
-                fmax=fmax,
-                steps=steps,
-                relax_cell=relax_cell,
-                max_seconds=max_seconds,
-            )
     except Exception as exc:
-        return RelaxResult(None, float("nan"), False, 0, f"relaxation failed: {first_line(exc)}")
-    error = exploded(structure, out.structure, out.energy_per_atom)
+        error = f"relaxation failed: {first_line(exc)}"
     if error is not None:
-        return RelaxResult(None, out.energy_per_atom, False, out.n_steps, error)
-    return RelaxResult(out.structure, out.energy_per_atom, out.converged, out.n_steps)
+        return RelaxResult(None, float("nan"), False, 0, error)
+    with torch_threads(n_threads):
+        return checked_relax(
+            structure,
+            calc,
+            fmax=fmax,
+            steps=steps,
+            relax_cell=relax_cell,
+            max_seconds=max_seconds,
+        )
 
 
 def relax_structures(
