@@ -123,6 +123,7 @@ def build(state: gr.State) -> CrystalMode:
             elem_id="cgen-unavailable",
         )
         return CrystalMode(None, None)
+    from matfuse.crystals.generators import DEFAULT_STRATEGY
     from matfuse.crystals.search import DEFAULT_RELAX_STEPS
 
     gr.Markdown(
@@ -178,7 +179,7 @@ def build(state: gr.State) -> CrystalMode:
         with gr.Column(scale=2):
             strategy = gr.Dropdown(
                 choices=cd.crystal_strategy_choices(),
-                value="random",
+                value=DEFAULT_STRATEGY,
                 label="Strategy",
                 elem_id="cgen-strategy",
             )

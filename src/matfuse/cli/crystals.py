@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from matfuse.cli.common import app, err_console, user_errors
+from matfuse.crystals import DEFAULT_STRATEGY
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -138,7 +139,7 @@ def csp(
     z: Annotated[
         str, typer.Option("--z", help="Formula units per cell, N or MIN-MAX (C8 --z 1: 8 atoms).")
     ] = "1-4",
-    strategy: StrategyOption = "random",
+    strategy: StrategyOption = DEFAULT_STRATEGY,
     budget: BudgetOption = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate stream.")] = 0,
     relax_steps: RelaxStepsOption = 200,
@@ -240,7 +241,7 @@ def crystal_search(
             "elements, spacegroup, hhi, magnetic_density).",
         ),
     ] = None,
-    strategy: StrategyOption = "random",
+    strategy: StrategyOption = DEFAULT_STRATEGY,
     budget: BudgetOption = 30,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate streams.")] = 0,
     z: Annotated[str, typer.Option("--z", help="Formula units per cell, N or MIN-MAX.")] = "1-2",

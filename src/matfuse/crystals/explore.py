@@ -47,7 +47,12 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Element, Structure
 
-from matfuse.crystals.generators import GENERATORS, CandidateGenerator, make_generator
+from matfuse.crystals.generators import (
+    DEFAULT_STRATEGY,
+    GENERATORS,
+    CandidateGenerator,
+    make_generator,
+)
 from matfuse.crystals.journal import JOURNAL_NAME, Journal, check_run
 from matfuse.crystals.metrics import DEFAULT_STABILITY_THRESHOLD, novelty
 from matfuse.crystals.objectives import CrystalObjective, CrystalRecord, load_crystal_objective
@@ -283,7 +288,7 @@ def _rank(
 def explore(
     elements: Sequence[str] | str,
     *,
-    strategy: str = "random",
+    strategy: str = DEFAULT_STRATEGY,
     budget: int = 30,
     seed: int = 0,
     objective: CrystalObjective | Mapping[str, Any] | str | None = None,

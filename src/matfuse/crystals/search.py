@@ -45,6 +45,7 @@ from pymatgen.core import Composition, Structure
 
 from matfuse.crystals.generators import (
     DEFAULT_MAX_ATOMS,
+    DEFAULT_STRATEGY,
     Candidate,
     CandidateGenerator,
     check_charge_balance,
@@ -554,7 +555,7 @@ def place_on_hull(
 def crystal_structure_prediction(
     formula: str | Composition,
     z: tuple[int, int] = (1, 4),
-    strategy: str = "random",
+    strategy: str = DEFAULT_STRATEGY,
     budget: int = 20,
     seed: int = 0,
     relax_steps: int = DEFAULT_RELAX_STEPS,
