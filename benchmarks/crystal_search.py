@@ -704,6 +704,9 @@ def run_explore_one(
         / "explore"
         / f"{system}_{strategy}_f{args.max_formula_atoms}_s{args.relax_steps}_seed{seed}"
     )
+    # a resumed run's journal holds the first cost of each relaxation, so that a strategy
+    # resumed after another that relaxed the same start is still charged its real cost
+    relaxer.prefill(out_dir)
     credited = relaxer.credited
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     result = explore(
