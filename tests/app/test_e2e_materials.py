@@ -292,3 +292,8 @@ def test_crystal_structure_prediction_in_the_generate_tab(page, artifacts: Path,
     assert len(ranked) == 3 and ranked["spacegroup"].iloc[0] == "Fm-3m"
     assert ranked["energy_per_atom"].iloc[0] == ranked["energy_per_atom"].min()
     print(f"\n[e2e] Generate crystals: NaCl, substitution, 3 CHGNet relaxations: {seconds:.1f} s")
+    # the other task shows its own inputs and the CLI's default strategy for it
+    page.get_by_text("Chemical-system search (elements)").click()
+    expect(page.locator("#cgen-elements textarea, #cgen-elements input").first).to_be_visible()
+    expect(page.locator("#cgen-formula")).to_be_hidden()
+    expect(page.locator("#cgen-strategy input")).to_have_value(re.compile(r"^random"))

@@ -123,7 +123,7 @@ def build(state: gr.State) -> CrystalMode:
             elem_id="cgen-unavailable",
         )
         return CrystalMode(None, None)
-    from matfuse.crystals.generators import DEFAULT_STRATEGY
+    from matfuse.crystals.generators import DEFAULT_EXPLORE_STRATEGY, DEFAULT_STRATEGY
     from matfuse.crystals.search import DEFAULT_RELAX_STEPS
 
     gr.Markdown(
@@ -243,9 +243,10 @@ def build(state: gr.State) -> CrystalMode:
             gr.Textbox(visible=system),
             gr.Group(visible=system),
             2 if system else 4,
+            DEFAULT_EXPLORE_STRATEGY if system else DEFAULT_STRATEGY,  # each the CLI's
         )
 
-    task.change(on_task, [task], [formula, elements, objective_box, z_high])
+    task.change(on_task, [task], [formula, elements, objective_box, z_high, strategy])
 
     def run(
         session: SessionState,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from matfuse.cli.common import app, err_console, user_errors
-from matfuse.crystals import DEFAULT_STRATEGY
+from matfuse.crystals import DEFAULT_EXPLORE_STRATEGY, DEFAULT_STRATEGY
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -241,7 +241,7 @@ def crystal_search(
             "elements, spacegroup, hhi, magnetic_density).",
         ),
     ] = None,
-    strategy: StrategyOption = DEFAULT_STRATEGY,
+    strategy: StrategyOption = DEFAULT_EXPLORE_STRATEGY,
     budget: BudgetOption = 30,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate streams.")] = 0,
     z: Annotated[str, typer.Option("--z", help="Formula units per cell, N or MIN-MAX.")] = "1-2",

@@ -22,3 +22,9 @@ that ``import matfuse`` stays cheap.
 #: ``substitution`` it still spends its budget where no prototype fits. Here, not in
 #: :mod:`~matfuse.crystals.generators`, so that the CLI reads it without importing pymatgen.
 DEFAULT_STRATEGY = "mixed"
+#: ``crystal-search``'s default. The exploration benchmark
+#: (``benchmarks/results/crystal_search_explore.md``, three systems, three seeds, 12
+#: relaxations) finds no strategy ahead of ``random`` on SUN structures: ``mixed`` finds as
+#: many stable ones, but its prototype exchanges are by construction not new, so the
+#: default stays the plain search.
+DEFAULT_EXPLORE_STRATEGY = "random"

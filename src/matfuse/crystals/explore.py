@@ -48,7 +48,7 @@ import pandas as pd
 from pymatgen.core import Composition, Element, Structure
 
 from matfuse.crystals.generators import (
-    DEFAULT_STRATEGY,
+    DEFAULT_EXPLORE_STRATEGY,
     GENERATORS,
     CandidateGenerator,
     make_generator,
@@ -288,7 +288,7 @@ def _rank(
 def explore(
     elements: Sequence[str] | str,
     *,
-    strategy: str = DEFAULT_STRATEGY,
+    strategy: str = DEFAULT_EXPLORE_STRATEGY,
     budget: int = 30,
     seed: int = 0,
     objective: CrystalObjective | Mapping[str, Any] | str | None = None,

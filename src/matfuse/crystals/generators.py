@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pymatgen.core import Composition, Element, Species, Structure
 
-from matfuse.crystals import DEFAULT_STRATEGY
+from matfuse.crystals import DEFAULT_EXPLORE_STRATEGY, DEFAULT_STRATEGY
 from matfuse.crystals.prototypes import PROTOTYPES
 from matfuse.registry import Registry
 from matfuse.rows import first_line
@@ -45,6 +45,7 @@ from matfuse.rows import first_line
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_EXPLORE_STRATEGY",
     "DEFAULT_STRATEGY",
     "DEFAULT_MAX_ATOMS",
     "GENERATORS",
