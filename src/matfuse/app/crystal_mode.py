@@ -23,14 +23,13 @@ import gradio as gr
 import numpy as np
 
 from matfuse.app.generate_results import relay, run_in_thread
+from matfuse.app.kinds import kind_view
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
 from matfuse.app.widgets import hidden_table
 
 __all__ = ["CrystalMode", "build", "crystal_model_choices", "crystal_model_term"]
 
 REFRESH_S = 0.5
-#: Input kinds whose trained model can score crystals (a molecule model cannot).
-MATERIAL_KINDS = ("composition", "structure")
 
 
 def crystals_available() -> str:
@@ -46,7 +45,9 @@ def crystals_available() -> str:
 def crystal_model_choices(session: SessionState) -> list[str]:
     """Targets of the session's trained model if it reads compositions or structures."""
     model = session.model
-    if model is None or getattr(model, "input_type", "") not in MATERIAL_KINDS:
+    kind = getattr(model, "input_type", None)
+    # a kind the molecular mode designs (molecules) cannot score crystals
+    if model is None or not kind or kind_view(kind).generation:
         return []
     return list(getattr(model, "target_names_", []) or [])
 
@@ -103,7 +104,7 @@ class CrystalMode:
 
 def _known_structures(session: SessionState) -> list[Any]:
     table = session.table
-    if table is None or session.kind != "structure":
+    if table is None or not kind_view(session.kind).structure_view:
         raise ValueError(
             "Load crystal structures in the Data tab to use them as known phases, or untick "
             "'known phases'."

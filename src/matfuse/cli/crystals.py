@@ -111,7 +111,7 @@ StrategyOption = Annotated[
     str,
     typer.Option(
         "--strategy",
-        help="Generator: random|substitution|mixed|ea|bo|qubo|diffusion (matfuse list).",
+        help="Generator: random, substitution, mixed, ea, bo, qubo or diffusion.",
     ),
 ]
 BudgetOption = Annotated[int, typer.Option("--budget", help="Relaxations to spend.")]
