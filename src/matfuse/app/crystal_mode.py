@@ -381,10 +381,6 @@ def build(state: gr.State) -> CrystalMode:
             gr.DownloadButton(value=str(archive), visible=True),
         )
 
-    def stop_run(session: SessionState) -> None:
-        if session.generation_stop is not None:
-            session.generation_stop.set()
-
     run_btn.click(
         run,
         [
@@ -413,5 +409,5 @@ def build(state: gr.State) -> CrystalMode:
         concurrency_limit=COMPUTE_SLOTS,
         show_progress="minimal",
     )
-    stop_btn.click(stop_run, [state], None)
+    stop_btn.click(SessionState.stop_generation, [state], None)
     return CrystalMode(model_target, note)

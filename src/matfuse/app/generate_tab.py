@@ -469,10 +469,6 @@ def _build_molecules(state: gr.State) -> GenerateTab:
             result, seen, seconds, strategy_name, n_budget, int(seed_value or 0), sim, session
         )
 
-    def stop_run(session: SessionState) -> None:
-        if session.generation_stop is not None:
-            session.generation_stop.set()
-
     run_btn.click(
         run,
         [
@@ -498,7 +494,7 @@ def _build_molecules(state: gr.State) -> GenerateTab:
         concurrency_limit=COMPUTE_SLOTS,
         show_progress="minimal",
     )
-    stop_btn.click(stop_run, [state], None)
+    stop_btn.click(SessionState.stop_generation, [state], None)
     built = GenerateTab(model_target, note, model_lo, model_hi)
     model_target.input(
         lambda session, target: default_window(session, target),

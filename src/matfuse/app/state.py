@@ -220,10 +220,15 @@ class SessionState:
         self.clear_model()
         self.history = RunHistory()  # its model directories go with the session's files
         self._model_bytes = None
-        if self.generation_stop is not None:
-            self.generation_stop.set()
+        self.stop_generation()
         self.notice = notice
         self.cleanup()
+
+    def stop_generation(self) -> None:
+        """End this session's running search (molecules or crystals) at its next report:
+        the Generate tab's Stop buttons, and a freed session."""
+        if self.generation_stop is not None:
+            self.generation_stop.set()
 
     def cleanup(self) -> None:
         """Delete the session's files; safe to call twice."""
