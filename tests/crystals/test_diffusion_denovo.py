@@ -142,12 +142,16 @@ def test_shipped_perov5_model_loads():
 
 def test_parse_conditions_and_scaler():
     assert parse_conditions(["heat_ref=-0.5", " gap = 2"]) == {"heat_ref": -0.5, "gap": 2.0}
-    for bad in ("heat_ref", "=1", "heat_ref=abc", "heat_ref=nan"):
+    for bad in ("heat_ref", "=1", "heat_ref=", "heat_ref=nan"):
         with pytest.raises(ValueError):
             parse_conditions([bad])
+    # text values are kept for their condition's kind to read; a scalar refuses them
+    assert parse_conditions(["heat_ref=abc"]) == {"heat_ref": "abc"}
     scaler = ConditionScaler.fit(["a"], torch.tensor([[1.0], [3.0], [float("nan")]]))
     assert scaler.mean == [2.0] and scaler.std == [1.0]
     assert torch.isnan(scaler.row({})).all()
+    with pytest.raises(ValueError, match="not a number"):
+        scaler.row({"a": "abc"})
 
 
 def test_coverage_counts_invalid_samples_against_precision():

@@ -35,6 +35,10 @@ def crystal_train(
     seed: Annotated[int, typer.Option(help="Seed of initialisation, batches and noise.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Crystals per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Learning rate (AdamW, after warm-up).")] = 5e-4,
+    decay_steps: Annotated[
+        int | None,
+        typer.Option(help="Cosine-decay the learning rate to 5% of --lr at this step."),
+    ] = None,
     hidden: Annotated[int, typer.Option(help="Width of the denoiser.")] = 128,
     layers: Annotated[int, typer.Option(help="Message-passing layers.")] = 4,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 200,
@@ -47,7 +51,11 @@ def crystal_train(
     ] = False,
     condition_on: Annotated[
         list[str] | None,
-        typer.Option("--condition-on", help="Numeric column to condition on (repeatable)."),
+        typer.Option(
+            "--condition-on",
+            help="Numeric column, or space_group / chemical_system (derived from each "
+            "structure), to condition on (repeatable).",
+        ),
     ] = None,
     p_csp: Annotated[
         float, typer.Option(help="De novo: share of cells trained with all types given.")
@@ -58,12 +66,22 @@ def crystal_train(
     init_from: Annotated[
         Path | None, typer.Option(help="Warm-start a new run from this model directory.")
     ] = None,
+    adapt_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Fine-tune this model (name or directory) with its weights frozen: the "
+            "--condition-on properties become adapters, the only weights trained.",
+        ),
+    ] = None,
 ) -> None:
     """Train a flow-matching crystal generator on TABLE; `--resume` continues exactly.
 
     `--de-novo` adds a type head (masked discrete flow matching over elements), so the model
     generates compositions too; `--condition-on heat_ref` learns classifier-free guidance on
-    that column. Under `torchrun --nproc-per-node N` the steps are data-parallel.
+    that column (`space_group` and `chemical_system` are read off the structures).
+    `--adapt-from perov5 --condition-on band_gap` fine-tunes a trained model on a small
+    labelled table MatterGen's way (base frozen, adapters trained; architecture options are
+    the base's). Under `torchrun --nproc-per-node N` the steps are data-parallel.
 
     Bad rows (unparsable CIF, disordered, too many atoms) are skipped and counted. Writes
     OUT/checkpoint/, OUT/metrics.jsonl (one line per step) and OUT/model/ (JSON +
@@ -90,10 +108,17 @@ def crystal_train(
             raise ValueError("--batch-size, --hidden and --layers must be positive")
         if not (0.0 <= p_csp <= 1.0 and 0.0 <= p_drop <= 1.0):
             raise ValueError("--p-csp and --p-drop are probabilities in [0, 1]")
-        if init_from is not None:
-            from matfuse.crystals.diffusion.persistence import resolve_model_path
+        from matfuse.crystals.diffusion.persistence import resolve_model_path
 
+        if init_from is not None:
             init_from = resolve_model_path(init_from)
+        adapt_path = None
+        if adapt_from is not None:
+            if init_from is not None:
+                raise ValueError("give --init-from or --adapt-from, not both")
+            if not condition_on and not resume:
+                raise ValueError("--adapt-from needs at least one --condition-on to learn")
+            adapt_path = resolve_model_path(adapt_from)
         _threads(threads)
         from matfuse.crystals.diffusion.data import crystal_set_from_table
 
@@ -108,6 +133,7 @@ def crystal_train(
     config = TrainConfig(
         batch_size=batch_size,
         lr=lr,
+        decay_steps=decay_steps,
         max_steps=max_steps,
         max_minutes=max_minutes,
         checkpoint_every=checkpoint_every,
@@ -126,6 +152,7 @@ def crystal_train(
             name=out.name,
             data_note=f"{table} ({len(crystals)} structures, {len(crystals.skipped)} skipped)",
             init_from=init_from,
+            adapt_from=adapt_path,
         )
     err_console.print(
         f"{result.steps} steps ({result.steps - result.resumed_from} this run), "
@@ -155,7 +182,10 @@ def crystal_generate(
     ] = None,
     condition: Annotated[
         list[str] | None,
-        typer.Option("--condition", help="Property target NAME=VALUE, e.g. heat_ref=-0.5."),
+        typer.Option(
+            "--condition",
+            help="Target NAME=VALUE: heat_ref=-0.5, space_group=Pm-3m, chemical_system=Sr-Ti-O.",
+        ),
     ] = None,
     guidance: Annotated[
         float | None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,12 @@ import numpy as np
 import torch
 from pymatgen.core import Structure
 
+from matfuse.crystals.diffusion.conditions import (
+    SCALAR,
+    kind_of,
+    kind_width,
+    structure_condition,
+)
 from matfuse.crystals.diffusion.lattice import raw_parameters
 
 logger = logging.getLogger(__name__)
@@ -33,6 +39,7 @@ __all__ = [
     "batch_crystals",
     "crystal_set_from_table",
     "crystal_set_from_structures",
+    "set_conditions",
 ]
 
 #: Largest cell the default training accepts (MP-20 has at most 20 atoms, Alex-MP-20 too).
@@ -49,7 +56,7 @@ class CrystalBatch:
     n_atoms: torch.Tensor  # (B,)
     lattice_raw: torch.Tensor  # (B, 6) raw lattice parameters (lattice.raw_parameters)
     edges: torch.Tensor  # (E, 2) (i, j) atom pairs of the same crystal
-    properties: torch.Tensor | None = None  # (B, K) raw property values, NaN = unknown
+    properties: torch.Tensor | None = None  # (B, width) raw condition rows, NaN = unknown
 
     @property
     def n_crystals(self) -> int:
@@ -110,8 +117,10 @@ class CrystalSet:
     angles: np.ndarray  # (B, 3) degrees
     source_rows: list[int]
     skipped: list[tuple[int, str]] = field(default_factory=list)
-    properties: np.ndarray | None = None  # (B, K) raw values of property_names, NaN = unknown
+    properties: np.ndarray | None = None  # (B, width) raw condition rows, NaN = unknown
     property_names: list[str] = field(default_factory=list)
+    #: kind of each property (conditions.kind_of); empty = all scalars
+    property_kinds: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.atom_types)
@@ -213,6 +222,43 @@ def crystal_set_from_structures(
     )
 
 
+def set_conditions(
+    crystals: CrystalSet,
+    structures: Sequence[Structure | None],
+    names: Sequence[str],
+    columns: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+) -> CrystalSet:
+    """Attach the named conditions to ``crystals`` (one structure per kept crystal).
+
+    Scalars come from ``columns`` (one value per crystal, NaN = unknown); ``space_group``
+    and ``chemical_system`` are derived from each structure
+    (:func:`~matfuse.crystals.diffusion.conditions.structure_condition`).
+    """
+    if len(structures) != len(crystals):
+        raise ValueError(f"{len(structures)} structures for {len(crystals)} crystals")
+    columns = columns or {}
+    blocks = []
+    for name in names:
+        kind = kind_of(name)
+        if kind == SCALAR:
+            if name not in columns:
+                raise ValueError(f"no values for the condition {name!r}")
+            values = np.asarray(columns[name], dtype=float).reshape(-1, 1)
+        else:
+            values = np.array(
+                [
+                    structure_condition(kind, s) if s is not None else [np.nan] * kind_width(kind)
+                    for s in structures
+                ],
+                dtype=float,
+            ).reshape(len(structures), kind_width(kind))
+        blocks.append(values)
+    crystals.properties = np.concatenate(blocks, 1) if blocks else None
+    crystals.property_names = list(names)
+    crystals.property_kinds = [kind_of(n) for n in names]
+    return crystals
+
+
 def crystal_set_from_table(
     path: str | Path,
     column: str = "cif",
@@ -221,8 +267,9 @@ def crystal_set_from_table(
 ) -> CrystalSet:
     """Read a table (CSV, parquet, ...) and parse its ``column`` of CIF texts.
 
-    ``properties`` names numeric columns kept as conditions (a non-numeric or empty cell is
-    NaN: that crystal is trained unconditioned on that property, not dropped).
+    ``properties`` names the conditions: numeric columns (a non-numeric or empty cell is
+    NaN: that crystal is trained unconditioned on that property, not dropped), or
+    ``space_group`` / ``chemical_system``, derived from each structure.
     ``ValueError`` when a column is missing or no row is usable; otherwise the bad rows are
     in ``skipped`` (row number, reason) and logged as one count.
     """
@@ -237,17 +284,19 @@ def crystal_set_from_table(
     texts = [t if isinstance(t, str) else "" for t in frame[column].tolist()]
     parsed = parse_structures(texts, fmt="cif", allow_paths=False, max_sites=max_atoms)
     crystals = crystal_set_from_structures(parsed.structures, parsed.errors, max_atoms)
-    missing = [p for p in properties if p not in frame.columns]
+    missing = [p for p in properties if p not in frame.columns and kind_of(p) == SCALAR]
     if missing:
         raise ValueError(f"{path}: no property column {', '.join(map(repr, missing))}")
     if properties:
         import pandas as pd
 
-        values = np.stack(
-            [pd.to_numeric(frame[p], errors="coerce").to_numpy(float) for p in properties], 1
-        )
-        crystals.properties = values[crystals.source_rows]
-        crystals.property_names = list(properties)
+        kept = [parsed.structures[i] for i in crystals.source_rows]
+        columns = {
+            p: pd.to_numeric(frame[p], errors="coerce").to_numpy(float)[crystals.source_rows]
+            for p in properties
+            if kind_of(p) == SCALAR
+        }
+        set_conditions(crystals, kept, list(properties), columns)
     if not len(crystals):
         # one line for the user: the error carries the first reason, no warning before it
         first = " (first: row {}, {})".format(*crystals.skipped[0]) if crystals.skipped else ""

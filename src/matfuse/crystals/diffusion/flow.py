@@ -153,7 +153,11 @@ def flow_matching_loss(
     inner = getattr(model, "module", model)
     config = inner.config if isinstance(inner.config, DenoiserConfig) else DenoiserConfig()
     if noise is None:
-        noise = draw_noise(batch, types=config.type_head, n_conditions=config.n_conditions)
+        noise = draw_noise(
+            batch,
+            types=config.type_head,
+            n_conditions=config.n_conditions + len(config.adapter_kinds),
+        )
     t = noise.t
     f1 = batch.frac
     d = wrap(f1 - noise.f0)
@@ -168,14 +172,19 @@ def flow_matching_loss(
         masked = _masked(batch, noise)
         types_in = torch.where(masked, torch.full_like(types_in, MASK), types_in)
     cond = None
-    if config.n_conditions:
+    base_w, adapter_w = config.widths()
+    widths = base_w + adapter_w
+    if widths:
         if batch.properties is None or conditions is None:
-            cond = torch.full((batch.n_crystals, config.n_conditions), float("nan"))
+            cond = torch.full((batch.n_crystals, sum(widths)), float("nan"))
         else:
             cond = conditions.transform(batch.properties)
         cond = cond.to(batch.frac)
-        if noise.drop is not None:
-            cond = torch.where(noise.drop, torch.full_like(cond, float("nan")), cond)
+        if noise.drop is not None:  # one draw per condition, spread over its columns
+            drop = torch.repeat_interleave(
+                noise.drop, torch.tensor(widths, device=noise.drop.device), dim=1
+            )
+            cond = torch.where(drop, torch.full_like(cond, float("nan")), cond)
     v_f, v_y, logits = model(
         types_in, ft, lattice, t, batch.graph, batch.n_atoms, batch.edges, cond
     )

@@ -16,19 +16,28 @@ checkpoints, which therefore load unchanged):
 
 - ``type_head``: per-atom logits over the elements, for masked (absorbing) discrete flow
   matching; an atom whose type is not yet generated enters as the mask token ``0``.
-- ``conditions``: scalar properties (standardised) embedded by a small MLP each and added to
-  the time embedding; a missing or dropped property uses a learned null vector instead,
+- ``conditions``: properties (standardised scalars, space group, chemical system: see
+  :mod:`~matfuse.crystals.diffusion.conditions`) embedded by a small network each and added
+  to the time embedding; a missing or dropped property uses a learned null vector instead,
   which is what classifier-free guidance contrasts with.
+- ``adapters`` (MatterGen's fine-tuning recipe): conditions added to a *trained* model
+  whose own weights stay frozen. Each adapter condition is embedded, the embeddings of the
+  present ones summed, and before every message-passing layer a bias-free linear "mixin",
+  initialised at zero, adds its image of that sum to every atom's features. At the start
+  of fine-tuning the model is therefore exactly the base model, and a cell without adapter
+  conditions always is: the unconditional branch of guidance is the base model itself.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
+from matfuse.crystals.diffusion.conditions import CHEMICAL_SYSTEM, SCALAR, SPACE_GROUP, kind_width
 from matfuse.crystals.diffusion.lattice import lattice_features
 
 __all__ = ["DenoiserConfig", "PeriodicDenoiser"]
@@ -48,8 +57,21 @@ class DenoiserConfig:
     time_dim: int = 64
     type_head: bool = False
     n_conditions: int = 0
+    #: kind of each of the ``n_conditions`` (empty: all scalars, as in older directories)
+    condition_kinds: list[str] = field(default_factory=list)
+    #: kinds of the adapter conditions, after the base ones in a condition row
+    adapter_kinds: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, int | bool]:
+    def base_kinds(self) -> list[str]:
+        return list(self.condition_kinds) or [SCALAR] * self.n_conditions
+
+    def widths(self) -> tuple[list[int], list[int]]:
+        """Columns of each base condition and of each adapter condition in a row."""
+        return [kind_width(k) for k in self.base_kinds()], [
+            kind_width(k) for k in self.adapter_kinds
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -66,6 +88,43 @@ def fourier_features(diff: torch.Tensor, n_frequencies: int) -> torch.Tensor:
     k = torch.arange(1, n_frequencies + 1, device=diff.device, dtype=diff.dtype)
     angles = 2.0 * math.pi * diff.unsqueeze(-1) * k  # (E, 3, K)
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(1)
+
+
+class _SpaceGroupEmbedding(nn.Module):
+    """A learned vector per space-group number (0 is never a real group)."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.table = nn.Embedding(231, hidden)
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return self.table(values[:, 0].round().long().clamp(0, 230))
+
+
+def condition_embedder(kind: str, hidden: int) -> nn.Module:
+    """``(B, kind_width(kind))`` finite raw values -> ``(B, hidden)``."""
+    if kind == SPACE_GROUP:
+        return _SpaceGroupEmbedding(hidden)
+    n_in = kind_width(kind) if kind == CHEMICAL_SYSTEM else 1
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+
+
+def _present_sum(
+    embedders: nn.ModuleList,
+    blocks: list[torch.Tensor],
+    null: torch.Tensor | None,
+    like: torch.Tensor,
+) -> torch.Tensor:
+    """Sum of the embeddings of present conditions; an absent one (NaN) adds ``null[k]``,
+    or nothing when ``null`` is None. Every embedder runs on every call (absent rows are
+    replaced through ``torch.where``), so data-parallel training finds no unused weights."""
+    total = torch.zeros_like(like)
+    for k, (embed, block) in enumerate(zip(embedders, blocks, strict=True)):
+        present = ~torch.isnan(block[:, :1])
+        emb = embed(torch.nan_to_num(block.to(like.dtype), nan=0.0))
+        absent = null[k].expand_as(emb) if null is not None else torch.zeros_like(emb)
+        total = total + torch.where(present, emb, absent)
+    return total
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -120,14 +179,30 @@ class PeriodicDenoiser(nn.Module):
             self.type_head = nn.Sequential(
                 nn.Linear(c.hidden, c.hidden), nn.SiLU(), nn.Linear(c.hidden, MAX_Z + 1)
             )
+        # scalar embedders keep the key names of older directories (condition_mlps.k.0...)
         self.condition_mlps = nn.ModuleList(
-            nn.Sequential(nn.Linear(1, c.hidden), nn.SiLU(), nn.Linear(c.hidden, c.hidden))
-            for _ in range(c.n_conditions)
+            condition_embedder(kind, c.hidden) for kind in c.base_kinds()
         )
         # absent (not an empty tensor) without conditions, so CSP checkpoints load strictly
         self.null_condition: nn.Parameter | None = (
             nn.Parameter(torch.zeros(c.n_conditions, c.hidden)) if c.n_conditions else None
         )
+        self.adapter_embeddings = nn.ModuleList(
+            condition_embedder(kind, c.hidden) for kind in c.adapter_kinds
+        )
+        self.adapter_mixins: nn.ModuleList | None = None
+        if c.adapter_kinds:
+            mixins = [nn.Linear(c.hidden, c.hidden, bias=False) for _ in range(c.layers)]
+            for mixin in mixins:
+                nn.init.zeros_(mixin.weight)
+            self.adapter_mixins = nn.ModuleList(mixins)
+
+    def adapter_parameters(self) -> list[nn.Parameter]:
+        """What adapter fine-tuning trains (everything else stays frozen)."""
+        params = list(self.adapter_embeddings.parameters())
+        if self.adapter_mixins is not None:
+            params += list(self.adapter_mixins.parameters())
+        return params
 
     def set_lattice_statistics(self, mean: list[float], std: list[float]) -> None:
         """Centre and scale the lattice features with a :class:`LatticeScaler`'s statistics
@@ -154,42 +229,43 @@ class PeriodicDenoiser(nn.Module):
 
         ``lattice`` is ``(B, 3, 3)`` (rows a, b, c), ``t`` is ``(B,)`` and ``edges`` the
         ``(E, 2)`` atom pairs of :func:`~matfuse.crystals.diffusion.data.pair_edges`.
-        ``conditions`` is ``(B, n_conditions)`` standardised values, NaN for "no condition"
-        (the null embedding); ``None`` means unconditional for every cell.
+        ``conditions`` is ``(B, width)`` standardised rows (base conditions, then adapter
+        ones; :meth:`DenoiserConfig.widths`), NaN for "no condition"; ``None`` means
+        unconditional for every cell.
         """
         c = self.config
         temb = self.time(time_embedding(t, c.time_dim))  # (B, H)
-        if c.n_conditions:
-            temb = temb + self._condition_embedding(conditions, len(n_atoms), temb)
+        base_w, adapter_w = c.widths()
+        if (c.n_conditions or c.adapter_kinds) and conditions is None:
+            conditions = torch.full(
+                (len(n_atoms), sum(base_w) + sum(adapter_w)),
+                float("nan"),
+                dtype=temb.dtype,
+                device=temb.device,
+            )
+        adapter = None
+        if conditions is not None:
+            blocks = list(torch.split(conditions, base_w + adapter_w, dim=1))
+            if c.n_conditions:
+                temb = temb + _present_sum(
+                    self.condition_mlps, blocks[: len(base_w)], self.null_condition, temb
+                )
+            if c.adapter_kinds:
+                adapter = _present_sum(self.adapter_embeddings, blocks[len(base_w) :], None, temb)[
+                    graph
+                ]
         h = self.inp(torch.cat([self.embed(atom_types), temb[graph]], dim=-1))
         i, j = edges[:, 0], edges[:, 1]
         lat = (lattice_features(lattice, n_atoms) - self.lattice_mean) / self.lattice_std
         lat = lat[graph[i]]
         edge_extra = torch.cat([lat, fourier_features(frac[j] - frac[i], c.n_frequencies)], dim=-1)
         degree = n_atoms[graph].to(h.dtype)
-        for layer in self.layers:
+        for k, layer in enumerate(self.layers):
+            if adapter is not None and self.adapter_mixins is not None:
+                h = h + self.adapter_mixins[k](adapter)
             h = layer(h, edges, edge_extra, degree)
         h = self.out_norm(h)
         pooled = torch.zeros(len(n_atoms), h.shape[1], dtype=h.dtype, device=h.device)
         pooled = pooled.index_add_(0, graph, h) / n_atoms.to(h.dtype).unsqueeze(-1)
         logits = self.type_head(h) if self.type_head is not None else None
         return self.coord_head(h), self.lattice_head(pooled), logits
-
-    def _condition_embedding(
-        self, conditions: torch.Tensor | None, n: int, like: torch.Tensor
-    ) -> torch.Tensor:
-        # every parameter takes part in every call (a dropped value uses the null vector
-        # through torch.where), so data-parallel training needs no unused-parameter search
-        k = self.config.n_conditions
-        assert self.null_condition is not None
-        if conditions is None:
-            conditions = torch.full((n, k), float("nan"), dtype=like.dtype, device=like.device)
-        present = ~torch.isnan(conditions)
-        values = torch.nan_to_num(conditions.to(like.dtype), nan=0.0)
-        total = torch.zeros_like(like)
-        for idx, mlp in enumerate(self.condition_mlps):
-            emb = mlp(values[:, idx : idx + 1])
-            total = total + torch.where(
-                present[:, idx : idx + 1], emb, self.null_condition[idx].expand_as(emb)
-            )
-        return total

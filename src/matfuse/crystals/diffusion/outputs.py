@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +55,7 @@ def generate_table(
     relax_steps: int = 200,
     model_label: str | None = None,
     elements: list[str] | None = None,
-    conditions: dict[str, float] | None = None,
+    conditions: Mapping[str, float | str] | None = None,
     guidance: float | None = None,
     n_atoms: int | None = None,
 ) -> pd.DataFrame:

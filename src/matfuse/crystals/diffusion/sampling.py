@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def _structure(lattice: np.ndarray, species: list[str], frac: np.ndarray) -> Str
 
 
 def _conditions(
-    flow: CrystalFlowModel, targets: dict[str, float] | None, n: int, device: str
+    flow: CrystalFlowModel, targets: Mapping[str, float | str] | None, n: int, device: str
 ) -> torch.Tensor | None:
     if not targets:
         return None
@@ -90,7 +91,7 @@ def _sample(
     coord_speedup: float | None,
     batch_size: int,
     device: str,
-    conditions: dict[str, float] | None = None,
+    conditions: Mapping[str, float | str] | None = None,
     guidance: float | None = None,
     allowed: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
@@ -141,7 +142,7 @@ def generate_structures(
     coord_speedup: float | None = None,
     batch_size: int = 256,
     device: str = "cpu",
-    conditions: dict[str, float] | None = None,
+    conditions: Mapping[str, float | str] | None = None,
     guidance: float | None = None,
 ) -> list[Structure]:
     """CSP: ``n`` structures of ``z`` formula units of ``composition`` (as written: ``SrTiO3``
@@ -193,7 +194,7 @@ def generate_de_novo(
     *,
     n_atoms: int | None = None,
     elements: list[str] | None = None,
-    conditions: dict[str, float] | None = None,
+    conditions: Mapping[str, float | str] | None = None,
     guidance: float | None = None,
     steps: int | None = None,
     coord_speedup: float | None = None,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -44,7 +45,7 @@ from matfuse.crystals.diffusion.persistence import CrystalFlowModel, save_crysta
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "batch_indices", "train_crystal_flow"]
+__all__ = ["TrainConfig", "TrainResult", "batch_indices", "learning_rate", "train_crystal_flow"]
 
 CHECKPOINT = "checkpoint"
 METRICS = "metrics.jsonl"
@@ -62,6 +63,10 @@ class TrainConfig:
     ema_decay: float = 0.999
     lattice_weight: float = 1.0
     warmup_steps: int = 200
+    #: cosine decay of the learning rate from ``lr`` after warm-up to ``min_lr_ratio * lr``
+    #: at this step (constant afterwards); ``None`` keeps it constant
+    decay_steps: int | None = None
+    min_lr_ratio: float = 0.05
     max_steps: int | None = None
     max_minutes: float | None = None
     checkpoint_every: int = 200
@@ -95,8 +100,24 @@ class _State(nn.Module):
 
     @torch.no_grad()
     def update_ema(self, decay: float) -> None:
+        # frozen weights are skipped: averaging a constant would still move its last bits
         for e, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
-            e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+            if p.requires_grad:
+                e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up over ``warmup_steps``, then constant or cosine-decayed (``decay_steps``).
+
+    A pure function of the step, so a resumed run follows the same schedule.
+    """
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / max(1, cfg.warmup_steps)
+    if cfg.decay_steps is None or cfg.decay_steps <= cfg.warmup_steps:
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup_steps) / (cfg.decay_steps - cfg.warmup_steps))
+    floor = cfg.min_lr_ratio * cfg.lr
+    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
@@ -147,6 +168,7 @@ def train_crystal_flow(
     data_note: str = "",
     on_step: Callable[[dict[str, Any]], object] | None = None,
     init_from: str | Path | None = None,
+    adapt_from: str | Path | CrystalFlowModel | None = None,
 ) -> TrainResult:
     """Train (or, with ``resume``, continue training) a CSP flow model on ``crystals``.
 
@@ -155,6 +177,10 @@ def train_crystal_flow(
     :func:`~matfuse.crystals.diffusion.persistence.load_crystal_model`. ``FileExistsError``
     when ``out`` holds a run and ``resume`` is false; ``ValueError`` when a resume is asked
     with different settings.
+
+    ``adapt_from`` fine-tunes a trained model MatterGen's way: its weights are copied and
+    frozen, and the conditions of ``crystals`` (``property_names``) become adapters
+    (:class:`~matfuse.crystals.diffusion.model.PeriodicDenoiser`), the only weights trained.
     """
     from matfuse.pretrain.checkpoint import load_training_state, save_training_state
     from matfuse.pretrain.distributed import init_distributed
@@ -174,29 +200,50 @@ def train_crystal_flow(
         saved = json.loads((ckpt / "state.json").read_text())
         architecture = DenoiserConfig(**saved["architecture"])
         keys: tuple[str, ...] = ("batch_size", "lr", "seed", "ema_decay", "lattice_weight")
-        keys += ("warmup_steps", "p_csp", "p_drop", "type_weight")
+        keys += ("warmup_steps", "p_csp", "p_drop", "type_weight", "decay_steps", "min_lr_ratio")
         for key in keys:
             if saved["train"].get(key, getattr(TrainConfig, key)) != getattr(cfg, key):
                 raise ValueError(
                     f"cannot resume {out}: {key} was {saved['train'].get(key)}, "
                     f"now {getattr(cfg, key)}"
                 )
+    base: CrystalFlowModel | None = None
+    if adapt_from is not None and ckpt is None:
+        if init_from is not None:
+            raise ValueError("give init_from or adapt_from, not both")
+        base = _load_base(adapt_from)
+        architecture = _adapter_architecture(base, crystals)
     architecture = architecture or DenoiserConfig()
-    if architecture.n_conditions != len(crystals.property_names):
-        architecture = dataclasses.replace(architecture, n_conditions=len(crystals.property_names))
     conditions: ConditionScaler | None = None
-    if crystals.property_names and crystals.properties is not None:
-        conditions = ConditionScaler.fit(
-            crystals.property_names, torch.as_tensor(crystals.properties, dtype=torch.float64)
-        )
+    if not architecture.adapter_kinds:
+        if architecture.n_conditions != len(crystals.property_names) or (
+            architecture.base_kinds() != _kinds(crystals)
+        ):
+            architecture = dataclasses.replace(
+                architecture,
+                n_conditions=len(crystals.property_names),
+                condition_kinds=_kinds(crystals) if crystals.property_names else [],
+            )
+        if crystals.property_names and crystals.properties is not None:
+            conditions = ConditionScaler.fit(
+                crystals.property_names,
+                torch.as_tensor(crystals.properties, dtype=torch.float64),
+                _kinds(crystals),
+            )
+    else:
+        if base is not None:
+            conditions = _adapter_conditions(base, crystals)
+        crystals = _with_base_columns(crystals, sum(architecture.widths()[0]))
     torch.manual_seed(cfg.seed)
     state = _State(architecture).to(device)
     if init_from is not None and ckpt is None:
         _warm_start(state, init_from)
-    optimizer = torch.optim.AdamW(
-        state.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-    )
-    scaler = LatticeScaler.fit(crystals.raw_lattices())
+    if base is not None:
+        _warm_start(state, base, strict=True)
+    trainable = _trainable(state.model)
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # an adapter run keeps its base's lattice standardisation: the frozen weights expect it
+    scaler = base.scaler if base is not None else LatticeScaler.fit(crystals.raw_lattices())
     for denoiser in (state.model, state.ema):
         denoiser.set_lattice_statistics(scaler.mean, scaler.std)
     step, cpu_seconds = 0, 0.0
@@ -226,7 +273,17 @@ def train_crystal_flow(
         "data": data_note or saved.get("data", ""),
         "atom_counts": crystals.atom_count_histogram(),
         "init_from": str(init_from) if init_from is not None else saved.get("init_from"),
+        "adapted_from": str(adapt_from) if adapt_from is not None else saved.get("adapted_from"),
     }
+    if architecture.adapter_kinds:
+        # de novo sampling of an adapted model draws sizes and elements as its base did
+        donor = base.meta if base is not None else saved.get("base_meta", {})
+        for key in ("max_atoms_seen", "elements_seen", "atom_counts"):
+            if key in donor:
+                meta_data[key] = donor[key]
+        meta_data["base_meta"] = {
+            k: donor[k] for k in ("max_atoms_seen", "elements_seen", "atom_counts") if k in donor
+        }
 
     def export() -> None:
         meta = {
@@ -262,6 +319,8 @@ def train_crystal_flow(
                 "conditions": asdict(conditions) if conditions is not None else None,
                 "data": meta_data["data"],
                 "init_from": meta_data["init_from"],
+                "adapted_from": meta_data["adapted_from"],
+                "base_meta": meta_data.get("base_meta", {}),
             },
         )
         export()
@@ -279,7 +338,7 @@ def train_crystal_flow(
             logger.info("stopping after %.1f minutes", cfg.max_minutes)
             break
         t0 = time.process_time()
-        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+        lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = crystals.batch(
@@ -289,7 +348,7 @@ def train_crystal_flow(
         noise = draw_noise(
             batch,
             types=architecture.type_head,
-            n_conditions=architecture.n_conditions,
+            n_conditions=architecture.n_conditions + len(architecture.adapter_kinds),
             p_csp=cfg.p_csp,
             p_drop=cfg.p_drop,
         )
@@ -310,7 +369,7 @@ def train_crystal_flow(
         )
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         optimizer.step()
         state.update_ema(cfg.ema_decay if step >= cfg.warmup_steps else 0.0)
         step += 1
@@ -342,13 +401,14 @@ def train_crystal_flow(
     return TrainResult(step, resumed_from, cpu_seconds, last_loss, out / MODEL, history)
 
 
-def _warm_start(state: _State, source: str | Path) -> None:
-    """Copy matching weights of a saved model into both the network and its EMA."""
-    from matfuse.crystals.diffusion.persistence import load_crystal_model
-
-    donor = load_crystal_model(source).denoiser.state_dict()
+def _warm_start(state: _State, source: str | Path | CrystalFlowModel, strict: bool = False) -> None:
+    """Copy matching weights of a saved model into both the network and its EMA
+    (``strict``: every weight of the source must fit, as for an adapter's base)."""
+    donor = _load_base(source).denoiser.state_dict()
     own = state.model.state_dict()
     shared = {k: v for k, v in donor.items() if k in own and own[k].shape == v.shape}
+    if strict and len(shared) != len(donor):
+        raise ValueError(f"{sorted(set(donor) - set(shared))} do not fit the adapted model")
     skipped = sorted(set(own) - set(shared))
     for net in (state.model, state.ema):
         net.load_state_dict(shared, strict=False)
@@ -359,3 +419,60 @@ def _symbol(z: int) -> str:
     from pymatgen.core import Element
 
     return Element.from_Z(z).symbol
+
+
+def _kinds(crystals: CrystalSet) -> list[str]:
+    from matfuse.crystals.diffusion.conditions import kind_of
+
+    return list(crystals.property_kinds) or [kind_of(n) for n in crystals.property_names]
+
+
+def _load_base(source: str | Path | CrystalFlowModel) -> CrystalFlowModel:
+    from matfuse.crystals.diffusion.persistence import load_crystal_model
+
+    return source if isinstance(source, CrystalFlowModel) else load_crystal_model(source)
+
+
+def _adapter_architecture(base: CrystalFlowModel, crystals: CrystalSet) -> DenoiserConfig:
+    """The base model's architecture plus one adapter per condition of ``crystals``."""
+    if not crystals.property_names or crystals.properties is None:
+        raise ValueError("adapter fine-tuning needs at least one condition to learn")
+    if base.denoiser.config.adapter_kinds:
+        raise ValueError(f"model {base.name!r} already has adapters: adapt its base instead")
+    known = set(base.conditions.names if base.conditions is not None else [])
+    again = sorted(known & set(crystals.property_names))
+    if again:
+        raise ValueError(f"model {base.name!r} already conditions on {', '.join(again)}")
+    return dataclasses.replace(base.denoiser.config, adapter_kinds=_kinds(crystals))
+
+
+def _adapter_conditions(base: CrystalFlowModel, crystals: CrystalSet) -> ConditionScaler:
+    """The base's conditions followed by the adapters' (fitted on the fine-tuning set)."""
+    assert crystals.properties is not None
+    adapters = ConditionScaler.fit(
+        crystals.property_names,
+        torch.as_tensor(crystals.properties, dtype=torch.float64),
+        _kinds(crystals),
+    )
+    if base.conditions is None:
+        return adapters
+    return base.conditions.concat(adapters)
+
+
+def _with_base_columns(crystals: CrystalSet, width: int) -> CrystalSet:
+    """The fine-tuning rows with NaN (no condition) in front for the base conditions."""
+    if not width or crystals.properties is None:
+        return crystals
+    nan = np.full((len(crystals), width), np.nan)
+    return dataclasses.replace(crystals, properties=np.concatenate([nan, crystals.properties], 1))
+
+
+def _trainable(model: PeriodicDenoiser) -> list[nn.Parameter]:
+    """All weights, or only the adapters of a model that has them (the rest frozen)."""
+    if not model.config.adapter_kinds:
+        return list(model.parameters())
+    model.requires_grad_(False)
+    adapters = model.adapter_parameters()
+    for param in adapters:
+        param.requires_grad_(True)
+    return adapters
