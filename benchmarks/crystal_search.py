@@ -1131,7 +1131,7 @@ def main() -> None:
         "--strategies",
         nargs="+",
         default=None,
-        choices=[*STRATEGIES, "mixed"],
+        choices=[*STRATEGIES, "mixed", "diffusion"],
         help=f"default {' '.join(STRATEGIES)} (explore: {' '.join(EXPLORE_STRATEGIES)})",
     )
     parser.add_argument("--compounds", nargs="+", default=list(GROUND_STATES))
