@@ -146,6 +146,12 @@ def test_generate_de_novo_without_formula(trained_de_novo, tmp_path):
         assert {e.symbol for e in s.composition.elements} <= {"Sr", "Ti", "O"}
     # valid in de novo mode means no overlap and a charge-balanced composition
     assert not (table["valid"] & ~table["smact_valid"]).any()
+    # a batch size is part of the seed: the same settings give the same table again
+    small = [*args, "--batch-size", "3"]
+    for name in ("b1", "b2"):
+        assert runner.invoke(app, [*small, "--out", str(tmp_path / name)]).exit_code == 0
+    first, second = (pd.read_csv(tmp_path / n / "candidates.csv") for n in ("b1", "b2"))
+    assert len(first) == 4 and first["cif"].tolist() == second["cif"].tolist()
 
 
 @pytest.mark.parametrize(
@@ -156,6 +162,8 @@ def test_generate_de_novo_without_formula(trained_de_novo, tmp_path):
         (["--elements", "Sr,Qq"], "unknown element 'Qq'"),
         (["--formula", "SrTiO3", "--elements", "Sr"], "for de novo mode"),
         (["--guidance", "-1"], "must be >= 0"),
+        (["--batch-size", "0"], "need at least 1"),
+        (["--condition", "heat_ref=abc"], "not a number"),
     ],
 )
 def test_generate_de_novo_bad_input_is_one_line(trained_de_novo, tmp_path, extra, message):

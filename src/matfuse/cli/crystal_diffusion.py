@@ -192,6 +192,9 @@ def crystal_generate(
         typer.Option(help="Classifier-free guidance scale (1 = conditional; >1 stronger)."),
     ] = None,
     steps: Annotated[int | None, typer.Option(help="ODE steps (default: the model's).")] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Cells integrated together (memory vs speed; part of the seed).")
+    ] = 256,
     relax: Annotated[
         bool, typer.Option("--relax", help="Relax each with CHGNet, rank by energy.")
     ] = False,
@@ -221,6 +224,8 @@ def crystal_generate(
             raise ValueError(f"--n {n}: need at least 1 structure")
         if steps is not None and steps < 1:
             raise ValueError(f"--steps {steps}: need at least 1")
+        if batch_size < 1:
+            raise ValueError(f"--batch-size {batch_size}: need at least 1")
         if n_atoms is not None and not 1 <= n_atoms <= max_atoms:
             raise ValueError(f"--n-atoms {n_atoms}: choose 1 to {max_atoms}")
         if guidance is not None and guidance < 0:
@@ -261,6 +266,7 @@ def crystal_generate(
             conditions=targets or None,
             guidance=guidance,
             n_atoms=n_atoms,
+            batch_size=batch_size,
         )
     path = write_generated(table, out)
     n_valid = int(table["valid"].sum())

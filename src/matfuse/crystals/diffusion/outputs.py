@@ -58,12 +58,14 @@ def generate_table(
     conditions: Mapping[str, float | str] | None = None,
     guidance: float | None = None,
     n_atoms: int | None = None,
+    batch_size: int = 256,
 ) -> pd.DataFrame:
     """Generate ``n`` structures (and relax them when asked); one row each, best first.
 
     ``composition`` given: CSP; ``None``: de novo (``elements``, ``n_atoms`` restrict it).
     ``valid`` also requires SMACT charge neutrality in de novo mode (``smact_valid``), since
-    there the composition is generated too.
+    there the composition is generated too. ``batch_size`` cells are integrated together
+    (memory against speed; with a seed it also fixes the result).
     """
     started = time.process_time()
     if composition is None:
@@ -76,6 +78,7 @@ def generate_table(
             conditions=conditions,
             guidance=guidance,
             steps=steps,
+            batch_size=batch_size,
         )
     else:
         cells = generate_structures(
@@ -87,6 +90,7 @@ def generate_table(
             steps=steps,
             conditions=conditions,
             guidance=guidance,
+            batch_size=batch_size,
         )
     per_cell = (time.process_time() - started) / max(1, len(cells))
     relaxer = None
