@@ -17,6 +17,12 @@ its share of the crystals (every N-th); DDP averages the gradients, so with equa
 step is the single-process step (the test checks the loss curve). Rank 0 alone writes.
 ``init_from`` warm-starts a new run from a model directory (missing heads, e.g. the type
 head of a de novo model started from a CSP model, keep their fresh initialisation).
+``adapt_from`` fine-tunes a trained model with its weights frozen (MatterGen's adapters):
+only the adapter embeddings and mixins are optimised and averaged, the lattice
+standardisation, atom-count histogram and element vocabulary are the base's, and the base's
+own conditions stay in the condition row (unknown, NaN, unless given at sampling).
+The learning rate warms up linearly and then stays constant or follows a cosine to
+``min_lr_ratio * lr`` at ``decay_steps`` (:func:`learning_rate`, a function of the step).
 """
 
 from __future__ import annotations
