@@ -176,3 +176,21 @@ def test_csp_only_model_refuses_de_novo_and_conditions(trained, tmp_path):
     _one_error_line(runner.invoke(app, args), "CSP only")
     cond = [*args, "--formula", "SrTiO3", "--condition", "heat_ref=1"]
     _one_error_line(runner.invoke(app, cond), "without property conditions")
+
+
+def test_export_names_the_model_sets_its_steps_and_keeps_the_card(trained_de_novo, tmp_path):
+    out = tmp_path / "shipped"
+    out.mkdir()
+    (out / "MODEL_CARD.md").write_text("# card\n")
+    args = ["crystal-export", str(trained_de_novo), str(out), "--name", "mine", "--steps", "7"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    from matfuse.crystals.diffusion.persistence import load_crystal_model
+
+    model = load_crystal_model(out)
+    assert model.name == "mine" and model.sampling["steps"] == 7
+    assert (out / "MODEL_CARD.md").read_text() == "# card\n"
+    _one_error_line(
+        runner.invoke(app, ["crystal-export", str(tmp_path / "nothing"), str(out)]),
+        "unknown crystal model",
+    )

@@ -161,6 +161,25 @@ def crystal_train(
     typer.echo(json.dumps({"steps": result.steps, "model": str(result.model_dir)}))
 
 
+@app.command("crystal-export")
+def crystal_export(
+    source: Annotated[str, typer.Argument(help="Training run (--out of crystal-train) or model.")],
+    out: Annotated[Path, typer.Argument(help="Model directory to write (a MODEL_CARD.md stays).")],
+    name: Annotated[str | None, typer.Option(help="Name the model reports.")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Default sampling steps stored with the model.")
+    ] = None,
+) -> None:
+    """Export a trained crystal generator as a model directory (JSON + safetensors + manifest)."""
+    from matfuse.crystals.diffusion.persistence import export_crystal_model
+
+    with user_errors():
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"{out} is a file; give a directory")
+        path = export_crystal_model(source, out, name=name, steps=steps)
+    err_console.print(f"exported {source} -> {path}")
+
+
 @app.command("crystal-generate")
 def crystal_generate(
     formula: Annotated[

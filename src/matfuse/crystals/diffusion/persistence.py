@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CRYSTAL_MODELS",
     "CrystalFlowModel",
+    "export_crystal_model",
     "load_crystal_model",
     "resolve_model_path",
     "save_crystal_model",
@@ -154,3 +155,37 @@ def load_crystal_model(name_or_path: str | Path, device: str = "cpu") -> Crystal
         meta=dict(config.get("meta") or {}),
         conditions=ConditionScaler(**config["conditions"]) if config.get("conditions") else None,
     )
+
+
+def export_crystal_model(
+    source: str | Path,
+    out: str | Path,
+    *,
+    name: str | None = None,
+    steps: int | None = None,
+) -> Path:
+    """Copy a trained model (a run's ``model/``) to ``out`` under ``name``, with ``steps``
+    as its default number of sampling steps: how a run becomes shipped weights.
+
+    Files of ``out`` that are not the model's (a ``MODEL_CARD.md`` in particular) are kept:
+    the model is written to a temporary directory and only its own three files replace the
+    old ones.
+    """
+    import shutil
+    import tempfile
+
+    model = load_crystal_model(source)
+    if name:
+        model.name = name
+    if steps is not None:
+        if steps < 1:
+            raise ValueError(f"steps {steps}: need at least 1")
+        model.sampling["steps"] = int(steps)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = save_crystal_model(model, Path(tmp) / "model")
+        for file in ("config.json", "model.safetensors", "manifest.json"):
+            shutil.copyfile(staged / file, out / file)
+    load_crystal_model(out)  # the manifest matches what was written
+    return out
