@@ -52,7 +52,7 @@ COMMANDS: dict[str, list[str]] = {
         "--guidance", "1", "2",
     ],
     "adapters": [
-        "crystal_adapters.py", "--n-labelled", "500", "--adapter-steps", "1500",
+        "crystal_adapters.py", "--n-labelled", "500", "--adapter-steps", "3000", "--lr", "5e-3",
         "--n-samples", "60", "--seeds", "0", "1", "2",
     ],
     "sun": [

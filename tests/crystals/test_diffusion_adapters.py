@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,6 +208,13 @@ def test_cli_adapts_a_model_and_generates_with_its_condition(base_run, tmp_path)
     ]  # fmt: skip
     result = runner.invoke(app, train)
     assert result.exit_code == 0, result.output
+    state = json.loads((tmp_path / "run" / "checkpoint" / "state.json").read_text())
+    assert state["train"]["lr"] == 5e-3  # the adapter default, not the from-scratch one
+    # resuming without --lr (or --adapt-from) takes the run's own rate
+    more = [*train[:4], "--max-steps", "4", "--batch-size", "5", "--resume"]
+    result = runner.invoke(app, more)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 4
     gen = [
         "crystal-generate", "--model", str(tmp_path / "run"), "--n", "3", "--steps", "3",
         "--condition", "space_group=Pm-3m", "--condition", "band_gap=2", "--guidance", "2",

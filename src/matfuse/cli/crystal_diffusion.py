@@ -18,6 +18,22 @@ def _threads(n: int | None) -> None:
         torch.set_num_threads(max(1, n))
 
 
+#: Learning rates by measurement: a fresh model, and adapters fine-tuned on a frozen base
+#: (zero-initialised mixins learn slowly at the base rate; benchmarks/crystal_adapters.py).
+DEFAULT_LR, DEFAULT_ADAPTER_LR = 5e-4, 5e-3
+
+
+def _default_lr(run: Path | None, adapting: bool) -> float:
+    """The run's own rate when resuming it, else the default for the kind of training."""
+    from matfuse.crystals.diffusion.training import _checkpoint_dir
+
+    ckpt = _checkpoint_dir(run) if run is not None else None
+    if ckpt is not None:
+        saved = json.loads((ckpt / "state.json").read_text())
+        return float(saved["train"]["lr"])
+    return DEFAULT_ADAPTER_LR if adapting else DEFAULT_LR
+
+
 @app.command("crystal-train")
 def crystal_train(
     table: Annotated[Path, typer.Argument(help="Table with a `cif` column (CSV, parquet...).")],
@@ -34,7 +50,14 @@ def crystal_train(
     device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of initialisation, batches and noise.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Crystals per step.")] = 128,
-    lr: Annotated[float, typer.Option(help="Learning rate (AdamW, after warm-up).")] = 5e-4,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Learning rate (AdamW, after warm-up); default 5e-4, or 5e-3 with "
+            "--adapt-from (adapters start at zero: measured in benchmarks/crystal_adapters.py), "
+            "or the run's own when resuming.",
+        ),
+    ] = None,
     decay_steps: Annotated[
         int | None,
         typer.Option(help="Cosine-decay the learning rate to 5% of --lr at this step."),
@@ -120,6 +143,8 @@ def crystal_train(
                 raise ValueError("--adapt-from needs at least one --condition-on to learn")
             adapt_path = resolve_model_path(adapt_from)
         _threads(threads)
+        if lr is None:
+            lr = _default_lr(out if resume else None, adapting=adapt_path is not None)
         from matfuse.crystals.diffusion.data import crystal_set_from_table
 
         crystals = crystal_set_from_table(
