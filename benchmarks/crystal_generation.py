@@ -279,7 +279,8 @@ def speed(payloads: dict[str, dict[str, Any] | None]) -> list[str]:
         per = denovo["results"]["ours"]["sampling_cpu_s_per_structure"]
         lines.append(
             f"- de novo, default steps: {per:.3f} CPU s per structure = {1 / per:.1f} "
-            f"structures/s per core ({2 / per:.1f}/s on 2 cores, sampling in two processes)"
+            "structures/s per core (CPU time of one process; two processes on two cores "
+            "were not timed)"
         )
     csp = payloads.get("csp")
     if csp:
