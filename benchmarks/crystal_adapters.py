@@ -184,44 +184,34 @@ def evaluate(args: argparse.Namespace, root: Path, adapted_dir: Path) -> dict[st
         return 100.0 * float(np.mean(atoms)) if atoms else 0.0
 
     for system in systems:
-        arms = {"unconditioned (base)": [], "elements restricted (base)": []}
-        valid = {"unconditioned (base)": [], "elements restricted (base)": []}
-        inside: dict[str, list[float]] = {"unconditioned (base)": []}
-        for seed in args.seeds:
-            cells, ok = free[seed]
-            arms["unconditioned (base)"].append(hit_cs(cells, ok, system))
-            valid["unconditioned (base)"].append(100.0 * float(ok.mean()))
-            inside["unconditioned (base)"].append(in_system(cells, system))
-            cells, ok, _ = _sample(adapted, args.n_samples, seed, elements=system.split("-"))
-            arms["elements restricted (base)"].append(hit_cs(cells, ok, system))
-            valid["elements restricted (base)"].append(100.0 * float(ok.mean()))
+        restrict = system.split("-")
+        cond = {"chemical_system": system}
+        # (arm, sampling options or None for the shared unconditioned samples, whether the
+        # share of atoms inside the system is reported)
+        plans: list[tuple[str, dict[str, Any] | None, bool]] = [
+            ("unconditioned (base)", None, True),
+            ("elements restricted (base)", {"elements": restrict}, False),
+        ]
         for w in args.guidance:
-            label = f"chemical_system target, w={w}"
-            arms[label], valid[label], inside[label] = [], [], []
-            for seed in args.seeds:
-                cells, ok, _ = _sample(
-                    adapted,
-                    args.n_samples,
-                    seed,
-                    conditions={"chemical_system": system},
-                    guidance=w,
-                )
-                arms[label].append(hit_cs(cells, ok, system))
-                valid[label].append(100.0 * float(ok.mean()))
-                inside[label].append(in_system(cells, system))
-            label = f"target + elements restricted, w={w}"
+            guided = {"conditions": cond, "guidance": w}
+            plans += [
+                (f"chemical_system target, w={w}", guided, True),
+                (f"target + elements restricted, w={w}", {**guided, "elements": restrict}, False),
+            ]
+        arms, valid, inside = {}, {}, {}
+        for label, options, track in plans:
             arms[label], valid[label] = [], []
+            if track:
+                inside[label] = []
             for seed in args.seeds:
-                cells, ok, _ = _sample(
-                    adapted,
-                    args.n_samples,
-                    seed,
-                    conditions={"chemical_system": system},
-                    guidance=w,
-                    elements=system.split("-"),
-                )
+                if options is None:
+                    cells, ok = free[seed]
+                else:
+                    cells, ok, _ = _sample(adapted, args.n_samples, seed, **options)
                 arms[label].append(hit_cs(cells, ok, system))
                 valid[label].append(100.0 * float(ok.mean()))
+                if track:
+                    inside[label].append(in_system(cells, system))
         cs_rows[system] = {
             "hit_rate": {k: _mean_std(v) for k, v in arms.items()},
             "atoms_in_system": {k: _mean_std(v) for k, v in inside.items()},
