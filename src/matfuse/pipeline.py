@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator
 
 from matfuse.chem.standardize import Standardization
 from matfuse.encoders.base import valid_rows
+from matfuse.fusion.impute import ImputingFusion
 from matfuse.fusion.late import LateFusion, compute_blocks
 from matfuse.inputs import check_encoders, display_keys, get_kind, kind_names, parse_inputs
 from matfuse.models import (
@@ -49,6 +50,10 @@ FUSION_WEIGHTS = "fusion.safetensors"
 #: The weights of an end-to-end model, one prefix per target (``0.``, ``1.``...).
 END_TO_END_WEIGHTS = "model.safetensors"
 FORMAT_VERSION = 1
+#: ``impute`` values: ``auto`` fills a missing modality from the others (cross-modal
+#: translators) for a multimodal input with a model that cannot mask blocks itself;
+#: ``translate`` always does; ``none`` leaves missing blocks NaN for the model to handle.
+IMPUTE_MODES: tuple[str, ...] = ("auto", "translate", "none")
 #: The manifest kind of a saved PropertyModel, and the entries a save owns (replaces).
 MODEL_KIND = "matfuse.PropertyModel"
 _MODEL_ENTRIES = frozenset({CONFIG_NAME, FUSION_WEIGHTS, "estimator", END_TO_END_WEIGHTS})
@@ -89,6 +94,17 @@ class PropertyModel(BaseEstimator):
     ``"crystal-graph"`` reads the inputs itself, so ``encoders``, ``reduce``, ``uncertainty``
     and ``alpha`` do not apply to it; ``model_params`` go to its network.
 
+    ``impute`` says what happens to a row whose block is missing (a structure never
+    computed, an encoder that failed on it): with ``translate`` the block is predicted
+    from the row's other blocks by cross-modal translators fitted on the training rows
+    that have both (:class:`~matfuse.fusion.impute.ImputingFusion`); with ``none`` it stays
+    NaN (XGBoost routes it, other models fill the column median). ``auto`` translates for a
+    multimodal input (``composition+structure``) unless the model is a learned fusion,
+    which masks missing blocks itself: on perov_5 with structures hidden for 25-75 % of
+    the test rows, translation beat NaN routing and mean filling at every fraction, and
+    fusion-moe fed translated blocks did worse than fusion-moe masking them
+    (``benchmarks/results/multimodal_missing.md``).
+
     >>> m = PropertyModel(encoders=["ecfp"], model="rf")  # doctest: +SKIP
     >>> m.fit(smiles, y).predict_table(new_smiles)  # doctest: +SKIP
     >>> PropertyModel(encoders=["composition"], input_type="composition")  # doctest: +SKIP
@@ -110,6 +126,7 @@ class PropertyModel(BaseEstimator):
         n_jobs: int = 1,
         input_type: str = "molecule",
         target_transform: str = "auto",
+        impute: str = "auto",
     ) -> None:
         self.encoders = encoders
         self.model = model
@@ -124,12 +141,33 @@ class PropertyModel(BaseEstimator):
         self.n_jobs = n_jobs
         self.input_type = input_type
         self.target_transform = target_transform
+        self.impute = impute
 
     # -- building blocks --------------------------------------------------------------
-    def _fusion(self) -> LateFusion:
+    def _fusion(self) -> LateFusion | ImputingFusion:
+        if self.imputes:
+            return ImputingFusion(
+                encoders=list(self.encoders),
+                reduce=self.reduce,
+                standardize=self.standardize,
+                random_state=self.random_state,
+            )
         return LateFusion(
             encoders=list(self.encoders), reduce=self.reduce, standardize=self.standardize
         )
+
+    @property
+    def imputes(self) -> bool:
+        """Whether missing blocks are filled by cross-modal translators (see ``impute``)."""
+        if self.impute not in IMPUTE_MODES:
+            raise ValueError(
+                f"impute must be one of {', '.join(IMPUTE_MODES)}, got {self.impute!r}"
+            )
+        if self.impute == "none" or self.end_to_end or len(list(self.encoders)) < 2:
+            return False
+        if self.impute == "translate":
+            return True
+        return len(kind_names(self.input_type)) > 1 and not get_spec(self.model).block_aware
 
     def _estimator(self) -> PropertyEstimator:
         return PropertyEstimator(
@@ -349,6 +387,11 @@ class PropertyModel(BaseEstimator):
             if kind == "regression" and has_interval[j]:
                 table[f"lower_{name}"] = res["interval"][:, j, 0]
                 table[f"upper_{name}"] = res["interval"][:, j, 1]
+        if isinstance(getattr(self, "fusion_", None), ImputingFusion):
+            filled = self.fusion_.imputed_mask(blocks)
+            table["imputed"] = [
+                ",".join(k for k, rows in filled.items() if rows[i]) for i in range(len(table))
+            ]
         errors = list(parsed.errors)
         if self.end_to_end:
             ok = _valid_features(blocks[self.model])
@@ -396,6 +439,8 @@ class PropertyModel(BaseEstimator):
                         "slices": self.fusion_.block_slices_,
                     }
                 }
+                if isinstance(self.fusion_, ImputingFusion):
+                    model_section["fusion"]["translators"] = self.fusion_.state_config()
             params = self.get_params()
             # an end-to-end model reads no encoders: the config must not claim it does
             params["encoders"] = [] if self.end_to_end else list(params["encoders"])
@@ -440,7 +485,8 @@ class PropertyModel(BaseEstimator):
         if not isinstance(config, dict) or config.get("kind") != "PropertyModel":
             kind = config.get("kind") if isinstance(config, dict) else None
             raise ValueError(f"{directory / CONFIG_NAME} holds a {kind!r}, not a PropertyModel")
-        model = cls(**config["params"])
+        # models saved before ``impute`` existed left missing blocks to the model
+        model = cls(**{"impute": "none", **config["params"]})
         if model.end_to_end:
             section = config.get("end_to_end")
             if not isinstance(section, dict) or section.get("model") != model.model:
@@ -454,9 +500,15 @@ class PropertyModel(BaseEstimator):
                 network = make_estimator(model.model, task, **target["params"])
                 model.target_models_.append(network.load_state(target["state"], weights))
         else:
-            model.fusion_ = model._fusion().load_state_tensors(
-                load_safetensors(manifest.read_bytes(FUSION_WEIGHTS))
-            )
+            tensors = load_safetensors(manifest.read_bytes(FUSION_WEIGHTS))
+            fusion = model._fusion()
+            if isinstance(fusion, ImputingFusion):
+                translators = (config.get("fusion") or {}).get("translators")
+                if not isinstance(translators, list):
+                    raise ValueError(f"{directory / CONFIG_NAME} lists no imputation translators")
+                model.fusion_ = fusion.load_state(translators, tensors)
+            else:
+                model.fusion_ = fusion.load_state_tensors(tensors)
             model.estimator_ = load_estimator(directory / "estimator")
         model.target_names_ = list(config["target_names"])
         model.task_types_ = list(config["task_types"])

@@ -96,3 +96,70 @@ def test_state_round_trip_gives_identical_fills(tmp_path) -> None:
         fusion.state_config(), load_file(str(tmp_path / "impute.safetensors"))
     )
     np.testing.assert_array_equal(fresh.transform_blocks(test), fusion.transform_blocks(test))
+
+
+# -- PropertyModel(impute=...) ---------------------------------------------------------
+
+
+def _property_model(**kw):
+    from matfuse.pipeline import PropertyModel
+
+    params = {"encoders": [A, B], "model": "linear", "input_type": "composition+structure"}
+    return PropertyModel(**{**params, **kw})
+
+
+def test_property_model_imputes_a_multimodal_input_by_default() -> None:
+    from matfuse.pipeline import PropertyModel
+
+    assert _property_model().imputes
+    assert not _property_model(impute="none").imputes
+    assert not _property_model(model="fusion-moe").imputes  # masks missing blocks itself
+    assert _property_model(model="fusion-moe", impute="translate").imputes
+    assert not PropertyModel(encoders=["ecfp", "rdkit2d"]).imputes  # one kind: no translators
+    assert PropertyModel(encoders=["ecfp", "rdkit2d"], impute="translate").imputes
+    with pytest.raises(ValueError, match="impute must be one of"):
+        _ = _property_model(impute="sometimes").imputes
+
+
+def test_property_model_imputation_beats_nan_handling_on_hidden_rows() -> None:
+    blocks, y = _linked_blocks(500, seed=3)
+    train = {k: v[:400] for k, v in blocks.items()}
+    test = _hide({k: v[400:] for k, v in blocks.items()}, slice(None))
+    imputing = _property_model().fit_blocks(train, y[:400])
+    plain = _property_model(impute="none").fit_blocks(train, y[:400])
+    err = {
+        name: np.abs(m.predict_blocks(test)[:, 0] - y[400:]).mean()
+        for name, m in (("imputed", imputing), ("none", plain))
+    }
+    assert err["imputed"] < 0.7 * err["none"], err
+    complete = {k: v[400:] for k, v in blocks.items()}  # nothing missing: the same model
+    np.testing.assert_allclose(
+        imputing.predict_blocks(complete), plain.predict_blocks(complete), rtol=1e-6
+    )
+
+
+def test_property_model_with_imputation_round_trips(tmp_path) -> None:
+    import json
+
+    from matfuse.pipeline import PropertyModel
+
+    blocks, y = _linked_blocks(300, nonlinear=True)
+    model = _property_model(model="rf", uncertainty="none").fit_blocks(blocks, y)
+    test = _hide({k: v[:60] for k, v in blocks.items()}, slice(0, 30))
+    loaded = PropertyModel.load(model.save(tmp_path / "m"))
+    assert loaded.imputes and set(loaded.fusion_.translators_) == set(model.fusion_.translators_)
+    np.testing.assert_array_equal(loaded.predict_blocks(test), model.predict_blocks(test))
+    config = json.loads((tmp_path / "m" / "matfuse.json").read_text())
+    assert {(t["target"], t["source"]) for t in config["fusion"]["translators"]} == {(A, B), (B, A)}
+    # a model saved before ``impute`` existed (no such parameter) loads without translators
+    plain = _property_model(model="rf", uncertainty="none", impute="none").fit_blocks(blocks, y)
+    plain.save(tmp_path / "old")
+    old = json.loads((tmp_path / "old" / "matfuse.json").read_text())
+    del old["params"]["impute"]
+    (tmp_path / "old" / "matfuse.json").write_text(json.dumps(old))
+    from matfuse.models.manifest import write_manifest
+
+    write_manifest(tmp_path / "old", "matfuse.PropertyModel")
+    again = PropertyModel.load(tmp_path / "old")
+    assert again.impute == "none" and not again.imputes
+    np.testing.assert_array_equal(again.predict_blocks(test), plain.predict_blocks(test))

@@ -77,6 +77,9 @@ def test_formula_and_cif_columns_train_and_predict_every_row(tmp_path, crystals)
     config = json.loads((model / "matfuse.json").read_text())
     assert config["params"]["input_type"] == "composition+structure"
     assert config["params"]["encoders"] == ["composition", "structure-descriptors", "chgnet"]
+    # a missing structure is translated from the composition (impute=auto, multimodal input)
+    pairs = {(t["target"], t["source"]) for t in config["fusion"]["translators"]}
+    assert {("structure-descriptors", "composition"), ("chgnet", "composition")} <= pairs
 
     new = _half_without_cif(crystals).head(6)
     new.loc[5, "formula"] = "Xx2O"  # neither modality usable on this row
@@ -90,4 +93,6 @@ def test_formula_and_cif_columns_train_and_predict_every_row(tmp_path, crystals)
     assert len(pred) == 6
     assert np.isfinite(pred["pred_y"].iloc[:5]).all()  # rows without a CIF predicted too
     assert pred["error"].iloc[:5].isna().all() and "Xx" in pred["error"].iloc[5]
+    imputed = pred["imputed"].fillna("").tolist()
+    assert imputed[:5] == ["", "structure-descriptors,chgnet"] * 2 + [""]
     assert pred["formula"].iloc[5] == "Xx2O"  # the user's input is kept

@@ -30,6 +30,7 @@ from matfuse.app.training import (
     train_model,
 )
 from matfuse.models import UNCERTAINTY_MODES, infer_task_types
+from matfuse.pipeline import IMPUTE_MODES
 
 
 def session_task(session: SessionState) -> tuple[str, int | None]:
@@ -155,6 +156,14 @@ def build(state: gr.State, represent: RepresentTab) -> LearnTab:
                 label="Uncertainty",
                 info="auto: native spread (rf, gp) or conformal intervals",
             )
+            impute = gr.Dropdown(
+                choices=list(IMPUTE_MODES),
+                value="auto",
+                label="Missing modality",
+                info="translate: predict a row's missing block (no CIF) from its other "
+                "blocks; auto: so for multimodal data unless the model is a learned fusion",
+                elem_id="impute-choice",
+            )
             seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
         with gr.Row():
             fields = [
@@ -224,6 +233,7 @@ def build(state: gr.State, represent: RepresentTab) -> LearnTab:
         seed_value: float | None,
         params_text: str,
         compare_singles: bool,
+        impute_mode: str,
         *groups: list[str],
     ) -> Any:
         encoders = chosen_encoders(*groups)
@@ -243,6 +253,7 @@ def build(state: gr.State, represent: RepresentTab) -> LearnTab:
                 compare=compare_singles,
                 seed=int(seed_value or 0),
                 progress=progress,
+                impute=impute_mode or "auto",
             ),
             tracker,
         )
@@ -299,7 +310,7 @@ def build(state: gr.State, represent: RepresentTab) -> LearnTab:
         box.change(field_writer(i), [params, field_names, box], params, show_progress="hidden")
     event = train_btn.click(
         train,
-        [state, model, uncertainty, seed, params, compare, *groups],
+        [state, model, uncertainty, seed, params, compare, impute, *groups],
         [progress_box, summary, metrics, comparison, figures, download, history],
         concurrency_id="compute",
         concurrency_limit=COMPUTE_SLOTS,

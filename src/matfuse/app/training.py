@@ -273,6 +273,7 @@ def train_model(
     compare: bool = True,
     seed: int = 0,
     progress: Progress | None = None,
+    impute: str = "auto",
 ) -> TrainResult:
     """Fit the fused model on the session's split, evaluate it and compare single encoders."""
     progress = progress or (lambda fraction, message: None)
@@ -309,6 +310,7 @@ def train_model(
         uncertainty=uncertainty,
         random_state=seed,
         input_type=data.input_type,
+        impute=impute,
     )
     report = fit_and_report(pm, data, report_dir, extra={"source": session.source}, blocks=blocks)
     fit_seconds = round(time.perf_counter() - fit_start, 2)

@@ -146,6 +146,14 @@ def train(
     input_type: InputTypeOption = "auto",
     input_col: InputColOption = None,
     tune_trials: Annotated[int, typer.Option(help="Optuna trials per target (0 = off).")] = 0,
+    impute: Annotated[
+        str,
+        typer.Option(
+            help="A row's missing modality (no CIF, a failed encoder): translate = predict "
+            "it from the row's other blocks, none = leave it to the model, auto = translate "
+            "for multimodal inputs unless the model is a learned fusion."
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     refit_all: Annotated[
         bool,
@@ -161,7 +169,7 @@ def train(
     """
     from matfuse.inputs import check_encoders, default_encoders
     from matfuse.models import get_spec
-    from matfuse.pipeline import PropertyModel, check_model
+    from matfuse.pipeline import IMPUTE_MODES, PropertyModel, check_model
     from matfuse.workflow import fit_and_report
 
     with user_errors():
@@ -176,6 +184,8 @@ def train(
         )
         if get_spec(model).end_to_end and tune_trials:
             raise ValueError(f"--tune-trials does not apply to the end-to-end model {model!r}")
+        if impute not in IMPUTE_MODES:
+            raise ValueError(f"--impute must be one of {', '.join(IMPUTE_MODES)}, got {impute!r}")
         data = _load_dataset(
             input, target or [], split, seed, input_type, input_col, split_param, guess=True
         )
@@ -191,11 +201,13 @@ def train(
         tune_trials=tune_trials,
         random_state=seed,
         input_type=data.input_type,
+        impute=impute,
     )
     fit_rows = data.fit_rows
+    filling = "; missing modalities translated from the others" if pm.imputes else ""
     err_console.print(
         f"{data.description}; inputs: {data.input_type}; encoders: {', '.join(names)}; "
-        f"model: {model}"
+        f"model: {model}{filling}"
     )
     with _stage_progress(len(names) + len(data.target_names) + 1, data.target_names):
         report = fit_and_report(pm, data, out / "report", extra={"encoders": names, "model": model})
