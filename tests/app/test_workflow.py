@@ -115,6 +115,23 @@ def test_hyperparameters_come_from_the_registry():
         parse_hyperparameters('{"n_estimators": 5}', "auto")
 
 
+def test_every_trainable_model_but_the_parameterless_has_fields():
+    """Each registered model (learned fusion, transfer, fine-tuning included) shows its key
+    hyperparameters, and every listed name is a real parameter with a default."""
+    from matfuse.app.training import KEY_PARAMS
+    from matfuse.models import list_models
+
+    for spec in list_models():
+        names = KEY_PARAMS.get(spec.name)
+        assert names is not None, f"{spec.name} has no KEY_PARAMS entry"
+        task = "regression" if spec.supports("regression") else "classification"
+        assert list(default_hyperparameters(spec.name, task)) == list(names), spec.name
+    moe = default_hyperparameters("fusion-moe")
+    assert moe["n_members"] == 5 and moe["modality_dropout"] == 0.2
+    assert default_hyperparameters("transfer-mlp")["source"] == "auto"
+    assert parse_hyperparameters('{"n_members": 3}', "fusion-moe") == {"n_members": 3}
+
+
 def test_train_compare_predict_download(session):
     data_tab.apply_choices(session, "smiles", ["logp"], "random", test_size=0.25)
     steps: list[float] = []

@@ -55,6 +55,14 @@ KEY_PARAMS: dict[str, tuple[str, ...]] = {
     "gp": (),
     "linear": (),
     "auto": (),
+    "crystal-graph": ("epochs", "hidden", "n_conv", "lr", "cutoff"),
+    "fusion-moe": ("n_members", "max_epochs", "patience", "hidden", "modality_dropout"),
+    "fusion-attention": ("n_members", "max_epochs", "patience", "hidden", "modality_dropout"),
+    "transfer-mlp": ("source", "max_epochs", "patience", "head_lr", "body_lr"),
+    **{
+        f"finetune-{encoder}": ("max_epochs", "patience", "encoder_lr", "head_lr", "freeze_layers")
+        for encoder in ("selfies-ted", "smi-ted", "smi-ssed", "graph-ged")
+    },
 }
 FUSED_LABEL = "fused (saved model)"
 #: Rows the model was fitted on score better than new data would: their metrics say so.
