@@ -128,6 +128,13 @@ def test_transfer_mlp_excludes_the_target_own_source_and_round_trips(
     )
     with pytest.raises(ValueError, match="built from the target's data"):
         forced.fit(list(own.formula), list(own.target))
+    # the shotgun's CV fits skip the check (it vetted the sources on the whole target)
+    unchecked = PropertyModel(
+        model="transfer-mlp",
+        model_params={**params, "source": "prop_a", "leakage_check": False},
+        input_type="composition",
+    ).fit(list(own.formula), list(own.target))
+    assert unchecked.target_models_[0].source_ == "prop_a"
 
 
 def test_fine_tuning_from_a_related_source_beats_training_the_net_from_scratch(

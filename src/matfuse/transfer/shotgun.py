@@ -143,7 +143,8 @@ def _default_model(
 def _finetune_model(source: str, library: str | None, random_state: int) -> Any:
     from matfuse.pipeline import PropertyModel
 
-    params: dict[str, Any] = {"source": source}
+    # the shotgun checked leakage on the whole target: its CV folds must not re-judge it
+    params: dict[str, Any] = {"source": source, "leakage_check": False}
     if library is not None:
         params["library"] = library
     return PropertyModel(
