@@ -319,8 +319,8 @@ def molecule_configs(
             "model_params": {"n_members": members},
         },
     }
-    # the mean of two rows' predictions, computed from them (nothing is refitted): what the
-    # ``fusion-stack`` model predicts (boosted trees and learned fusion on the same blocks)
+    # the mean of two rows' predictions (boosted trees and learned fusion on the same
+    # blocks), computed from them, nothing refitted; not a registered model
     configs["fusion-stack (+ latents)"] = {
         "encoders": [],
         "mean_of": ["+ frozen latents (auto)", "fusion-moe (+ latents)"],

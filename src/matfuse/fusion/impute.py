@@ -236,28 +236,36 @@ class ImputingFusion(TransformerMixin, BaseEstimator):
 
     def transform_blocks(self, blocks: Blocks) -> np.ndarray:
         """The late-fused float32 matrix with missing blocks filled where a source exists."""
-        return self._impute(blocks)[0]
+        Z = self.fusion_.transform_blocks(blocks)
+        slices = self.fusion_.block_slices_
+        for target, source, translator, rows in self._fills(blocks):
+            (ts, te), (ss, se) = slices[target], slices[source]
+            Z[rows, ts:te] = translator.predict(Z[rows, ss:se].astype(np.float64))
+        return Z
 
     def imputed_mask(self, blocks: Blocks) -> dict[str, NDArray[np.bool_]]:
-        """Per block, the rows whose values :meth:`transform_blocks` imputes."""
-        return self._impute(blocks)[1]
+        """Per block, the rows whose values :meth:`transform_blocks` imputes.
 
-    def _impute(self, blocks: Blocks) -> tuple[np.ndarray, dict[str, NDArray[np.bool_]]]:
-        Z = self.fusion_.transform_blocks(blocks)
+        Read from which blocks each row has; nothing is scaled or translated.
+        """
+        filled = {k: np.zeros(len(np.asarray(blocks[k])), bool) for k in self.encoders}
+        for target, _, _, rows in self._fills(blocks):
+            filled[target] |= rows
+        return filled
+
+    def _fills(self, blocks: Blocks) -> list[tuple[str, str, Translator, NDArray[np.bool_]]]:
+        """(target, source, translator, rows) per fill: each missing block of a row comes
+        from the best translator (by validation R²) whose source the row has."""
         present = {k: valid_rows(np.asarray(blocks[k])) for k in self.encoders}
-        slices = self.fusion_.block_slices_
-        filled: dict[str, NDArray[np.bool_]] = {k: np.zeros(len(Z), bool) for k in self.encoders}
+        plan = []
         for target in self.encoders:
             todo = ~present[target]
-            ts, te = slices[target]
             for source, translator in self._sources(target):
                 rows = todo & present[source]
                 if rows.any():
-                    ss, se = slices[source]
-                    Z[rows, ts:te] = translator.predict(Z[rows, ss:se].astype(np.float64))
-                    filled[target] |= rows
+                    plan.append((target, source, translator, rows))
                     todo &= ~rows
-        return Z, filled
+        return plan
 
     def block_validity(self, blocks: Blocks) -> dict[str, np.ndarray]:
         return self.fusion_.block_validity(blocks)
