@@ -5,10 +5,13 @@ Benchmarks read public datasets from outside the repository; nothing here is cop
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,3 +71,22 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
+
+
+@contextmanager
+def locked_json(path: Path) -> Iterator[dict[str, Any]]:
+    """A results file read and written back under an exclusive lock (``{}`` if absent).
+
+    Several benchmark processes may share one results file (one task or strategy each); each
+    merges its rows into what is on disk at write time, so none overwrites another's.
+    """
+    lock = path.with_name(f".{path.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            payload = json.loads(path.read_text()) if path.exists() else {}
+            yield payload
+            write_json(path, payload)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 
 from _cache import cached_blocks
-from _data import RESULTS, data_root, provenance, write_json
+from _data import RESULTS, data_root, locked_json, provenance, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -591,21 +591,16 @@ def with_supplement(payload: dict[str, Any], supplement: dict[str, Any]) -> dict
 def run_moleculenet(args: argparse.Namespace) -> None:
     """Run the MoleculeNet table, merging into the results file after every task.
 
-    Tasks of an earlier run in the current format that this run does not repeat are kept
+    Tasks of earlier runs in the current format that this run does not repeat are kept
     (each task carries its own provenance); a file in the earlier format (no
-    configurations) is kept whole under ``previous_runs``.
+    configurations) is kept whole under ``previous_runs``. The merge happens under a lock
+    at write time, so runs of different tasks may share the file at once.
     """
     stem = args.out or "multimodal_moleculenet"
     path = RESULTS / f"{stem}.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    previous = list(old.get("previous_runs", []))
-    kept = [t for t in old.get("tasks", []) if "configs" in t]
-    if old.get("tasks") and not kept:
-        previous.append({**old["provenance"], "tasks": old["tasks"]})
     params = {"max_epochs": args.finetune_epochs, "patience": args.finetune_patience}
     configs = molecule_configs(args.members, args.finetune, params)
     configs = {k: v for k, v in configs.items() if k not in args.skip}
-    done: list[dict[str, Any]] = []
     began = time.perf_counter()
     for task in args.moleculenet:
         if (time.perf_counter() - began) / 60 > args.max_minutes:
@@ -615,19 +610,21 @@ def run_moleculenet(args: argparse.Namespace) -> None:
             data_root(args.data), task, args.seeds, configs, args.finetune_max_train
         )
         res["provenance"] = provenance()
-        done.append(res)
-        order = {t: i for i, t in enumerate(TASK_ORDER)}
-        tasks = [t for t in kept if t["task"] not in {d["task"] for d in done}] + done
-        tasks.sort(key=lambda t: order.get(t["task"], len(order)))
-        payload = {
-            "benchmark": stem,
-            "provenance": provenance(),
-            "tasks": tasks,
-            "previous_runs": previous,
-        }
-        write_json(path, payload)
-        (RESULTS / f"{stem}.md").write_text(molecules_markdown(payload))
-    print((RESULTS / f"{stem}.md").read_text())
+        with locked_json(path) as payload:
+            previous = list(payload.get("previous_runs", []))
+            kept = [t for t in payload.get("tasks", []) if "configs" in t]
+            if payload.get("tasks") and not kept:
+                previous.append({**payload["provenance"], "tasks": payload["tasks"]})
+            order = {t: i for i, t in enumerate(TASK_ORDER)}
+            tasks = [t for t in kept if t["task"] != res["task"]] + [res]
+            tasks.sort(key=lambda t: order.get(t["task"], len(order)))
+            payload.clear()
+            payload.update(
+                benchmark=stem, provenance=provenance(), tasks=tasks, previous_runs=previous
+            )
+            (RESULTS / f"{stem}.md").write_text(molecules_markdown(payload))
+    if path.exists():
+        print((RESULTS / f"{stem}.md").read_text())
 
 
 def main() -> None:

@@ -116,6 +116,29 @@ def test_more_time_continues_and_fine_tuning_keeps_the_vocabulary(corpus, tmp_pa
     assert load_clm(tuned).vocab == load_clm(run / "model").vocab
 
 
+def test_start_epoch_streams_a_fresh_order_over_the_same_heldout_rows(corpus, tmp_path):
+    """A continuation run starting at epoch 1 trains on epoch 1's permutation, not on the
+    batches epoch 0 already showed, and evaluates on the same held-out rows."""
+    from matfuse.pretrain.data import CorpusStream, StreamPosition
+
+    train_clm(corpus, tmp_path / "a", MODEL, _cfg(steps=2))
+    train_clm(corpus, tmp_path / "b", MODEL, _cfg(steps=2, start_epoch=1))
+    pos = [
+        json.loads((tmp_path / r / "checkpoint" / "state.json").read_text())["position"]
+        for r in ("a", "b")
+    ]
+    assert pos[0]["epoch"] == 0 and pos[1]["epoch"] == 1
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["train"]["start_epoch"] == 1
+    tok = load_clm(tmp_path / "a" / "model").tokenizer
+    streams = [CorpusStream(corpus, tok, 16, 128, chunk_size=120, n_heldout=40) for _ in "ab"]
+    assert streams[0].heldout() == streams[1].heldout()
+    first = [
+        next(s(StreamPosition(epoch=e)))[1].tokens for s, e in zip(streams, (0, 1), strict=True)
+    ]
+    assert not torch.equal(first[0], first[1])
+
+
 def test_export_writes_a_loadable_directory_with_a_card(corpus, tmp_path):
     from matfuse.pretrain.clm import export_clm
 

@@ -44,6 +44,13 @@ def clm_train(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed (data order, initialisation).")] = 0,
+    start_epoch: Annotated[
+        int,
+        typer.Option(
+            help="Epoch the data stream starts at: with --init from a run on the same corpus, "
+            "its next unseen epoch gives a fresh order and keeps the held-out rows."
+        ),
+    ] = 0,
 ) -> None:
     """Train the autoregressive SMILES model; rerun the same command (or `--resume`) to continue.
 
@@ -67,6 +74,8 @@ def clm_train(
         ):
             if value <= 0:
                 raise ValueError(f"--{name} must be positive, got {value}")
+        if start_epoch < 0:
+            raise ValueError(f"--start-epoch must be 0 or more, got {start_epoch}")
         if lr <= 0 or (max_minutes is not None and max_minutes <= 0):
             raise ValueError("--lr and --max-minutes must be positive")
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
@@ -106,6 +115,7 @@ def clm_train(
         threads=threads,
         device=device,
         seed=seed,
+        start_epoch=start_epoch,
     )
     command = " ".join(["matfuse", *sys.argv[1:]])
     best = train_clm(data, out, model_cfg, train_cfg, init=init, command=command, progress=True)

@@ -87,6 +87,11 @@ class CLMTrainConfig(ScheduleConfig):
     #: sample) or "file" (file order; runs saved before this option existed)
     stream_order: str = "shuffled"
     seed: int = 0
+    #: the epoch a new run's data stream starts at. A run initialised from an earlier run's
+    #: weights (same corpus, same seed, so the same held-out rows) would otherwise replay
+    #: epoch 0's permutation in the order it already saw; starting at the next unseen epoch
+    #: gives it a fresh order without moving the held-out split.
+    start_epoch: int = 0
     threads: int | None = None
     device: str = "auto"
     #: training time of this invocation; rerun the command to continue
@@ -220,7 +225,8 @@ def train_clm(
         for e in make_examples(stream.heldout(), tokenizer, train_cfg.max_len, False)
         if UNK_ID not in e.ids
     ]
-    step, position, elapsed, tokens_seen, best = 0, StreamPosition(), 0.0, 0, math.inf
+    step, elapsed, tokens_seen, best = 0, 0.0, 0, math.inf
+    position = StreamPosition(epoch=train_cfg.start_epoch)
     cpu_before = 0.0
     running: dict[str, float] = {}
     recover_checkpoint(ckpt)
