@@ -49,6 +49,18 @@ def test_imputation_recovers_a_linearly_related_block() -> None:
     np.testing.assert_array_equal(filled[:, :lo], truth[:, :lo])  # present blocks untouched
 
 
+def test_blocks_of_one_input_kind_get_no_translator_between_them() -> None:
+    """Two structure blocks go missing together, so only cross-kind pairs are fitted
+    unless ``within_kind`` asks for the others too."""
+    blocks, _ = _linked_blocks()
+    rng = np.random.default_rng(3)
+    blocks["chgnet"] = blocks[B] @ rng.normal(size=(60, 65)) / 8
+    fusion = ImputingFusion([A, B, "chgnet"], translators=("ridge",)).fit_blocks(blocks)
+    assert set(fusion.translators_) == {(A, B), (A, "chgnet"), (B, A), ("chgnet", A)}
+    both = ImputingFusion([A, B, "chgnet"], translators=("ridge",), within_kind=True)
+    assert ("chgnet", B) in both.fit_blocks(blocks).translators_
+
+
 def test_the_mlp_is_chosen_for_a_nonlinear_map() -> None:
     rng = np.random.default_rng(1)
     x = rng.uniform(-2, 2, size=(600, 2))

@@ -134,6 +134,17 @@ def fit_translator(
     return Translator(best, _layers(final), validation_mse=errors, validation_r2=r2[best])
 
 
+def _input_kind(encoder: str) -> str | None:
+    """The input kind a registered encoder reads (``None`` for a name the registry lacks)."""
+    from matfuse.encoders.registry import get_encoder
+    from matfuse.inputs import encoder_kind
+
+    try:
+        return encoder_kind(get_encoder(encoder).modality)
+    except (KeyError, ValueError, LookupError):
+        return None
+
+
 class ImputingFusion(TransformerMixin, BaseEstimator):
     """Late fusion whose missing blocks are filled by cross-modal translators.
 
@@ -147,6 +158,10 @@ class ImputingFusion(TransformerMixin, BaseEstimator):
     validation_fraction : held-out share of the pair rows for choosing a candidate.
     min_pairs : a (source, target) pair with fewer rows having both blocks gets no
         translator.
+    within_kind : also fit translators between blocks computed from the same input kind
+        (two structure encoders, two SMILES fingerprints). Off by default: a row that lacks
+        one such block almost always lacks the others (the structure was missing or did not
+        parse), so those translators are fitted at a cost and almost never used.
     random_state : seed of the split and the MLP.
 
     Attributes
@@ -162,6 +177,7 @@ class ImputingFusion(TransformerMixin, BaseEstimator):
         translators: Sequence[str] = TRANSLATOR_KINDS,
         validation_fraction: float = 0.2,
         min_pairs: int = 20,
+        within_kind: bool = False,
         scale: Literal["standard", "none"] = "standard",
         block_weighting: Literal["equal", "none"] = "equal",
         reduce: int | dict[str, int] | None = None,
@@ -173,6 +189,7 @@ class ImputingFusion(TransformerMixin, BaseEstimator):
         self.translators = translators
         self.validation_fraction = validation_fraction
         self.min_pairs = min_pairs
+        self.within_kind = within_kind
         self.scale = scale
         self.block_weighting = block_weighting
         self.reduce = reduce
@@ -209,9 +226,13 @@ class ImputingFusion(TransformerMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"impute names blocks {unknown} that are not among the encoders")
         self.translators_: dict[tuple[str, str], Translator] = {}
+        kinds = {name: _input_kind(name) for name in self.encoders}
         for target in targets:
             for source in self.encoders:
                 if source == target:
+                    continue
+                if not self.within_kind and kinds[source] and kinds[source] == kinds[target]:
+                    logger.debug("no %s -> %s translator: same input kind", source, target)
                     continue
                 rows = present[target] & present[source]
                 if rows.sum() < self.min_pairs:
