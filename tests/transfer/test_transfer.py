@@ -83,6 +83,22 @@ def test_a_source_built_from_the_target_is_detected_even_in_other_units(
     assert all(c.overlap < 1.0 for c in fresh.values())
 
 
+def test_a_closely_correlated_other_property_is_not_taken_for_the_target(
+    library: SourceLibrary, tables: dict[str, pd.DataFrame]
+) -> None:
+    """Same materials, labels that rank almost alike (Spearman above the old 0.95 rule, as
+    AFLOW bulk and shear moduli on a small fold) but are not one another's transform."""
+    from scipy.stats import spearmanr
+
+    own = tables["prop_a"].sample(40, random_state=1)
+    keys = composition_features(list(own.formula))[0]
+    rng = np.random.default_rng(0)
+    related = own.target.to_numpy() + 0.2 * own.target.std() * rng.normal(size=len(own))
+    assert spearmanr(related, own.target).statistic > 0.95
+    check = {c.source: c for c in check_leakage(library, keys, related)}["prop_a"]
+    assert check.overlap == 1.0 and not check.leaked and check.rank_corr < 0.9
+
+
 def test_transfer_encoder_embeds_one_or_all_sources(library_dir: Path) -> None:
     one = get_encoder(f"transfer:sources=prop_a:library={library_dir}")
     both = get_encoder(f"transfer:library={library_dir}")

@@ -61,9 +61,14 @@ LIBRARY_CONFIG = "library.json"
 FORMAT_VERSION = 1
 #: The library that ships with matfuse (``matfuse/weights/transfer-compositions``).
 DEFAULT_LIBRARY = "transfer-compositions"
-#: Leakage rule: share of the target's rows found in the source, and label rank agreement.
+#: Leakage rule: share of the target's rows found in the source, and label rank agreement
+#: (Kendall's tau-b on the shared rows). The target's own data in any unit or monotone
+#: transform gives tau = 1 (less only where duplicate formulas were averaged); a related
+#: property of the same materials does not: AFLOW shear vs bulk modulus on 50 shared
+#: formulas has tau 0.51-0.80 over 20 draws, while Spearman's rho reaches 0.94-0.97 and
+#: passed the earlier 0.95 rule on small folds.
 LEAK_MIN_OVERLAP = 0.5
-LEAK_MIN_RANK_CORR = 0.95
+LEAK_MIN_RANK_CORR = 0.9
 
 
 def formula_hashes(keys: Sequence[str | None]) -> NDArray[np.int64]:
@@ -261,7 +266,8 @@ def _load_cached(path_text: str, stamp: str) -> SourceLibrary:
 
 @dataclass(frozen=True)
 class LeakCheck:
-    """Why a source is (not) the target's own data: overlap share and label rank agreement."""
+    """Why a source is (not) the target's own data: overlap share and label rank agreement
+    (Kendall's tau-b)."""
 
     source: str
     overlap: float
@@ -273,7 +279,7 @@ class LeakCheck:
         corr = "n/a" if self.rank_corr is None else f"{self.rank_corr:.3f}"
         return (
             f"source {self.source!r} was built from the target's data "
-            f"({self.overlap:.0%} of target formulas in it, label rank correlation {corr})"
+            f"({self.overlap:.0%} of target formulas in it, label Kendall tau {corr})"
         )
 
 
@@ -289,9 +295,15 @@ def check_leakage(
 
     A source is leaked when at least ``min_overlap`` of the target's keyed rows are rows of
     the source and, on those shared rows, the source's labels and ``y`` have a Spearman
-    correlation of at least ``min_rank_corr``. Without ``y`` the overlap alone decides.
+    rank agreement (Kendall's tau-b) of at least ``min_rank_corr``. Without ``y`` the
+    overlap alone decides.
+
+    Kendall rather than Spearman: both are 1 for the target's own labels in any monotone
+    transform, but Kendall counts discordant pairs directly, so a correlated *different*
+    property of the same materials stays well below the threshold where Spearman's rho,
+    which squares rank gaps, can come within a few hundredths of 1 on a small subset.
     """
-    from scipy.stats import spearmanr
+    from scipy.stats import kendalltau
 
     hashes = formula_hashes(keys)
     keyed = np.array([k is not None for k in keys], dtype=bool)
@@ -310,7 +322,7 @@ def check_leakage(
         if leaked and y_arr is not None:
             a, b = y_arr[keyed][found], labels[found]
             if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0:
-                corr = float(spearmanr(a, b).statistic)
+                corr = float(kendalltau(a, b).statistic)
                 leaked = bool(np.isfinite(corr) and corr >= min_rank_corr)
             else:  # too few or constant rows to compare: shared formulas decide
                 corr = None
