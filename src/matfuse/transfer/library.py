@@ -13,7 +13,7 @@ Layout (every file checked against ``manifest.json`` before it is read, as for m
 Why the row fingerprints: a source trained on the target's own table makes transfer look
 excellent and is worthless (the classic leakage of transfer-learning benchmarks). A source is
 recognised as "the same data" when most of the target's formulas are in it *and* its labels
-rank the same way as the target's (Spearman, so a log or unit change does not hide it); a
+rank the same way as the target's (Kendall tau, so a log or unit change does not hide it); a
 source that shares materials but measures another property (AFLOW bulk vs shear modulus) is
 not excluded by that rule.
 """
@@ -294,7 +294,7 @@ def check_leakage(
     """For every source: is it built from the target rows ``keys`` (with labels ``y``)?
 
     A source is leaked when at least ``min_overlap`` of the target's keyed rows are rows of
-    the source and, on those shared rows, the source's labels and ``y`` have a Spearman
+    the source and, on those shared rows, the source's labels and ``y`` have a
     rank agreement (Kendall's tau-b) of at least ``min_rank_corr``. Without ``y`` the
     overlap alone decides.
 
