@@ -574,9 +574,11 @@ def with_supplement(payload: dict[str, Any], supplement: dict[str, Any]) -> dict
         if sup is None:
             continue
         by_seed = {r["seed"]: r for r in sup["seeds"]}
+        added = False
         for name, value in sup["summary"].items():
-            if name in res["summary"]:
+            if name in res["summary"]:  # the main run has it now: the supplement row retires
                 continue
+            added = True
             label = f"{name} ‡"
             res["summary"][label] = value
             for r in res["seeds"]:
@@ -584,7 +586,8 @@ def with_supplement(payload: dict[str, Any], supplement: dict[str, Any]) -> dict
                     r["seconds"][label] = by_seed[r["seed"]]["seconds"][name]
                     r["cpu_seconds"][label] = by_seed[r["seed"]]["cpu_seconds"][name]
         res.setdefault("deviations", {})
-        res["supplement_command"] = sup["provenance"]["command"]
+        if added:
+            res["supplement_command"] = sup["provenance"]["command"]
     return out
 
 

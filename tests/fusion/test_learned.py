@@ -111,6 +111,30 @@ def test_binary_classification_probabilities_and_spread() -> None:
         LearnedFusionClassifier(**FAST).fit(X[:20], np.zeros(20))
 
 
+def test_a_rare_class_is_ranked_by_the_balanced_loss_and_keeps_its_base_rate() -> None:
+    """10 % positives: the balanced net ranks them at least as well as the unweighted
+    one, and its probabilities, shifted back by the training log-odds, stay near 10 %."""
+    from sklearn.metrics import roc_auc_score
+
+    X, y = _two_blocks(900, seed=3)
+    labels = (y > np.quantile(y, 0.9)).astype(int)
+    fits = {
+        cw: LearnedFusionClassifier(blocks=SLICES, class_weight=cw, **FAST).fit(
+            X[:600], labels[:600]
+        )
+        for cw in ("balanced", None)
+    }
+    auc = {
+        cw: roc_auc_score(labels[600:], m.predict_proba(X[600:])[:, 1]) for cw, m in fits.items()
+    }
+    assert auc["balanced"] > 0.9 and auc["balanced"] >= auc[None] - 0.02
+    balanced = fits["balanced"]
+    assert balanced.class_weights_[1] > 4 * balanced.class_weights_[0]
+    assert abs(balanced.predict_proba(X[:600])[:, 1].mean() - labels[:600].mean()) < 0.05
+    with pytest.raises(ValueError, match="class_weight"):
+        LearnedFusionClassifier(class_weight="inverse", **FAST).fit(X[:60], labels[:60])
+
+
 @pytest.mark.parametrize("task", ["regression", "classification"])
 @pytest.mark.parametrize("model", ["fusion-moe", "fusion-attention"])
 def test_property_estimator_round_trip_is_identical(tmp_path, model: str, task: str) -> None:

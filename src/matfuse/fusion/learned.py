@@ -463,9 +463,62 @@ class LearnedFusionRegressor(RegressorMixin, _LearnedFusion):
 
 
 class LearnedFusionClassifier(ClassifierMixin, _LearnedFusion):
-    """Learned fusion for a binary target (logistic loss); probabilities are member means."""
+    """Learned fusion for a binary target (logistic loss); probabilities are member means.
+
+    Parameters
+    ----------
+    class_weight : ``"balanced"`` (default) weights each class's rows in the loss by
+        ``n / (2 n_class)``, in training and in the early-stopping loss; ``None`` weighs
+        every row alike. Without it a rare class (ClinTox's toxic drugs, 7 %) barely moves
+        an unweighted logistic loss, whose validation value then bottoms out within two or
+        three epochs, before the net ranks anything: on ClinTox with our latents the test
+        AUC was 0.70 unweighted and 0.83 balanced (two seeds, ``benchmarks/multimodal.py``).
+        The balanced net's logits are shifted back by the training log-odds at prediction,
+        so probabilities keep the data's base rate (the shift does not change the ranking).
+    Other parameters: as :class:`LearnedFusionRegressor`.
+    """
 
     _task: ClassVar[str] = "classification"
+
+    def __init__(
+        self,
+        blocks: BlockSlices | None = None,
+        fusion: str = "moe",
+        width: int = 64,
+        hidden: int = 128,
+        n_heads: int = 4,
+        dropout: float = 0.1,
+        modality_dropout: float = 0.2,
+        n_members: int = 5,
+        max_epochs: int = 200,
+        patience: int = 20,
+        validation_fraction: float = 0.15,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        random_state: int = 0,
+        n_threads: int = 1,
+        class_weight: str | None = "balanced",
+    ) -> None:
+        super().__init__(
+            blocks=blocks,
+            fusion=fusion,
+            width=width,
+            hidden=hidden,
+            n_heads=n_heads,
+            dropout=dropout,
+            modality_dropout=modality_dropout,
+            n_members=n_members,
+            max_epochs=max_epochs,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            random_state=random_state,
+            n_threads=n_threads,
+        )
+        self.class_weight = class_weight
 
     def _prepare_target(self, y: NDArray[np.float64]) -> NDArray[np.float32]:
         self.classes_ = np.unique(y)
@@ -473,13 +526,26 @@ class LearnedFusionClassifier(ClassifierMixin, _LearnedFusion):
             raise ValueError(
                 f"binary classification needs two classes, got {self.classes_.tolist()}"
             )
-        return (y == self.classes_[1]).astype(np.float32)
+        if self.class_weight not in ("balanced", None):
+            raise ValueError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        target = (y == self.classes_[1]).astype(np.float32)
+        rate = float(target.mean())
+        if self.class_weight == "balanced":
+            self.class_weights_ = (0.5 / (1.0 - rate), 0.5 / rate)  # (negative, positive)
+            self.logit_offset_ = float(np.log(rate / (1.0 - rate)))
+        else:
+            self.class_weights_, self.logit_offset_ = (1.0, 1.0), 0.0
+        return target
 
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.binary_cross_entropy_with_logits(out, target)
+        neg, pos = getattr(self, "class_weights_", (1.0, 1.0))
+        weight = target * (pos - neg) + neg
+        return nn.functional.binary_cross_entropy_with_logits(out, target, weight=weight)
 
     def _member_proba(self, X: ArrayLike, mask: NDArray[np.bool_] | None) -> NDArray[np.float64]:
         outs, _, ok = self._member_outputs(X, mask)
+        # models saved before class weighting have no offset: their logits are unshifted
+        outs = outs + getattr(self, "logit_offset_", 0.0)
         proba = 1.0 / (1.0 + np.exp(-outs))
         proba[:, ~ok] = np.nan
         return proba
