@@ -512,6 +512,8 @@ def molecules_markdown(payload: dict[str, Any]) -> str:
             )
         for name, why in res.get("deviations", {}).items():
             lines.append(f"\n† {name}: {why}.")
+        for note in res.get("notes", []):  # said of a task's rows after its run
+            lines.append(f"\nNote: {note}")
         epochs = [r.get("best_epochs", {}) for r in res["seeds"]]
         for name in {n for e in epochs for n in e}:
             best = [b for e in epochs for b in e.get(name, [])]
