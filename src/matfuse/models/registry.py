@@ -359,7 +359,8 @@ def _build_learned_fusion(fusion: str) -> Builder:
     """A builder of :mod:`matfuse.fusion.learned` models with ``fusion`` = moe / attention.
 
     Defaults (width 64, 5-member ensemble, modality dropout 0.2, early stopping on 15 % of
-    the rows, class-balanced loss for classification) are the module's; ``blocks`` comes from the pipeline (see ``block_aware``).
+    the rows, class-balanced loss for classification) are the module's; ``blocks`` comes
+    from the pipeline (see ``block_aware``).
     Imported lazily: torch.
     """
 
