@@ -63,7 +63,23 @@ def test_training_resumes_and_decode_samples_reproducibly(trained, corpus, tmp_p
             app, [*args, "--seed", seed, "--out", str(tmp_path / f"{name}.csv")]
         )
         assert res.exit_code == 0, res.output
+    # a language-model directory given as --model samples the same as --model clm --path
+    res = CliRunner().invoke(
+        app,
+        [
+            "decode",
+            "--model",
+            str(trained / "best"),
+            *args[5:],
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path / "d.csv"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
     a, b, c = (pd.read_csv(tmp_path / f"{n}.csv") for n in "abc")
+    assert a.equals(pd.read_csv(tmp_path / "d.csv"))
     assert len(a) == 25 and list(a.columns) == ["smiles", "error", "sampled", "log_likelihood"]
     assert a.equals(b) and not a.equals(c)
     assert (a["log_likelihood"] < 0).all()
@@ -80,3 +96,8 @@ def test_training_resumes_and_decode_samples_reproducibly(trained, corpus, tmp_p
 def test_bad_decode_options_exit_2_with_one_line(tmp_path, extra, message):
     args = ["decode", "--model", "clm", "--out", str(tmp_path / "o.csv"), *extra]
     assert message in _one_line_exit_2(args)
+
+
+def test_an_unknown_decode_model_is_one_line_not_a_traceback(tmp_path):
+    args = ["decode", "--model", str(tmp_path / "nothing"), "--sample", "5"]
+    assert "nothing" in _one_line_exit_2([*args, "--out", str(tmp_path / "o.csv")])

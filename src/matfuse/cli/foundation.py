@@ -106,8 +106,11 @@ def _model_dir(name_or_path: str) -> Path:
 
 def _foundation_encoder(model: str, path: Path | None):
     from matfuse.encoders import get_encoder
+    from matfuse.encoders.registry import ENCODERS, parse_encoder_spec
     from matfuse.foundation.encoders import FoundationEncoder
 
+    with user_errors():
+        ENCODERS.get(parse_encoder_spec(model)[0])  # an unknown name is one line, exit 2
     enc = get_encoder(model, **({"path": str(path)} if path else {}))
     if not isinstance(enc, FoundationEncoder):
         raise typer.BadParameter(f"{model!r} is not an encoder-decoder model")
@@ -165,8 +168,11 @@ def decode(
     Rows whose latent has missing values, or whose decoded string is not a molecule, keep their
     place with an ``error``; the exit code is then 3 unless ``--allow-invalid``.
     """
-    if model == "clm" or model.startswith("clm-"):  # the language model only samples
-        from matfuse.cli.clm import decode_clm
+    from matfuse.foundation.clm import CONFIG_FILE as CLM_CONFIG
+
+    lm_dir = Path(model) / CLM_CONFIG
+    if model == "clm" or model.startswith("clm-") or lm_dir.exists():
+        from matfuse.cli.clm import decode_clm  # the language model only samples
 
         decode_clm(out, input, model, path, sample, temperature, seed, allow_invalid)
         return
