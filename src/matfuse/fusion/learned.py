@@ -471,8 +471,8 @@ class LearnedFusionClassifier(ClassifierMixin, _LearnedFusion):
         ``n / (2 n_class)``, in training and in the early-stopping loss; ``None`` weighs
         every row alike. Without it a rare class (ClinTox's toxic drugs, 7 %) barely moves
         an unweighted logistic loss, whose validation value then bottoms out within two or
-        three epochs, before the net ranks anything: on ClinTox with our latents the test
-        AUC was 0.70 unweighted and 0.83 balanced (two seeds, ``benchmarks/multimodal.py``).
+        three epochs, before the net ranks anything: fusion-moe (+ latents) on ClinTox went
+        from 0.628 ± 0.017 to 0.832 ± 0.007 test AUC (3 seeds, ``benchmarks/multimodal.py``).
         The balanced net's logits are shifted back by the training log-odds at prediction,
         so probabilities keep the data's base rate (the shift does not change the ranking).
     Other parameters: as :class:`LearnedFusionRegressor`.
@@ -538,7 +538,7 @@ class LearnedFusionClassifier(ClassifierMixin, _LearnedFusion):
         return target
 
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        neg, pos = getattr(self, "class_weights_", (1.0, 1.0))
+        neg, pos = self.class_weights_  # set by _prepare_target before any loss
         weight = target * (pos - neg) + neg
         return nn.functional.binary_cross_entropy_with_logits(out, target, weight=weight)
 
