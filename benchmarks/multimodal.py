@@ -30,6 +30,11 @@ classical fused default, the default + our four frozen latents (XGBoost), learne
 
     python benchmarks/multimodal.py --moleculenet esol freesolv bace clintox \
         --seeds 0 1 2 --members 3 --finetune selfies-ted
+
+Each finished seed is checkpointed into the results file (``in_progress``, shown in the
+table but not in the goal check), and ``--max-minutes`` stops between seeds, so a task
+of hours per seed (qm8) is finished by rerunning the same command, in a later session
+too (``--fresh`` refits those seeds instead).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import copy
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +348,9 @@ def run_molecules(
     seeds: list[int],
     configs: dict[str, dict[str, Any]],
     finetune_max_train: int | None,
+    done: list[dict[str, Any]] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """MoleculeNet (FM4M split): every configuration of the table, same seeds, same run.
 
@@ -351,6 +360,11 @@ def run_molecules(
     over targets for multi-target tasks); the trivial baseline is the training mean
     (regression) or 0.5 AUC. Fine-tuned models may see a seeded subsample of at most
     ``finetune_max_train`` fitting rows (said in the table).
+
+    ``done`` holds seed entries of an interrupted run of the same configurations (those
+    seeds are not refitted), and ``checkpoint`` receives the partial result after every
+    seed: a task that costs hours per seed (qm8, hiv) can then be finished over several
+    sessions or survive a kill.
     """
     from matfuse.pipeline import PropertyModel
     from matfuse.workflow import load_dataset
@@ -367,10 +381,33 @@ def run_molecules(
     Y_fit, Y_test = data.Y[fit_rows], data.Y[test]
     metric = spec["metric"]
     deviations: dict[str, str] = {}
-    rows: list[dict[str, Any]] = []
+    previous = {r["seed"]: r for r in done or [] if r["seed"] in seeds}
+    rows: list[dict[str, Any]] = [previous[s] for s in seeds if s in previous]
+    for r in rows:
+        deviations.update(r.get("deviations", {}))
+        print(f"  {task} seed {r['seed']}: kept from the interrupted run", flush=True)
     features: dict[str, np.ndarray] = {}
-    for seed in seeds:
+
+    def result() -> dict[str, Any]:
+        return {
+            "task": task,
+            "metric": metric,
+            "targets": list(spec["targets"]),
+            "configs": configs,
+            "n_fit": int(len(fit_rows)),
+            "n_test": int(len(test)),
+            "deviations": deviations,
+            "seeds": sorted(rows, key=lambda r: seeds.index(r["seed"])),
+            "summary": _task_summary(rows, configs),
+            "smi_ted_published": SMI_TED.get(task),
+        }
+
+    for seed in (s for s in seeds if s not in previous):
+        if deadline is not None and rows and time.perf_counter() > deadline:
+            print(f"  {task}: stopping before seed {seed} (--max-minutes)", flush=True)
+            break
         entry: dict[str, Any] = {"seed": seed, "seconds": {}, "cpu_seconds": {}}
+        entry["provenance"] = provenance()
         trivial = np.tile(np.nanmean(Y_fit, axis=0), (len(test), 1))
         entry["trivial"] = 0.5 if metric == "roc_auc" else _score(Y_test, trivial, metric)
         preds: dict[str, np.ndarray] = {}
@@ -418,26 +455,24 @@ def run_molecules(
                 f"({entry['seconds'][name]} s wall, {entry['cpu_seconds'][name]} s CPU)",
                 flush=True,
             )
+        entry["deviations"] = {k: v for k, v in deviations.items() if k in entry}
         rows.append(entry)
-    names = ["trivial", *(n for n in configs if all(n in r for r in rows))]
-    summary = {
+        if checkpoint is not None and len(rows) < len(seeds):
+            checkpoint(result())
+    return result()
+
+
+def _task_summary(
+    rows: list[dict[str, Any]], configs: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, float]]:
+    """Mean ± std over seeds of every row that all seeds have (std 0 for one seed)."""
+    names = ["trivial", *(n for n in configs if rows and all(n in r for r in rows))]
+    return {
         n: {
             "mean": float(np.mean([r[n] for r in rows])),
             "std": float(np.std([r[n] for r in rows], ddof=1)) if len(rows) > 1 else 0.0,
         }
         for n in names
-    }
-    return {
-        "task": task,
-        "metric": metric,
-        "targets": list(spec["targets"]),
-        "configs": configs,
-        "n_fit": int(len(fit_rows)),
-        "n_test": int(len(test)),
-        "deviations": deviations,
-        "seeds": rows,
-        "summary": summary,
-        "smi_ted_published": SMI_TED.get(task),
     }
 
 
@@ -459,6 +494,61 @@ def _beats_published(res: dict[str, Any], name: str) -> bool:
     return mean > best if res["metric"] == "roc_auc" else mean < best
 
 
+def _task_lines(res: dict[str, Any], latest_command: str, in_progress: bool = False) -> list[str]:
+    """One task's table: every row's mean ± std over the seeds run, timings, notes."""
+    better = "higher" if res["metric"] == "roc_auc" else "lower"
+    seeds = [r["seed"] for r in res["seeds"]]
+    status = " — in progress, not in the goal check" if in_progress else ""
+    lines = [
+        f"## {res['task']} ({res['metric']}, {better} is better){status}",
+        "",
+        f"{res['n_fit']} fitting rows, {res['n_test']} test rows, "
+        f"{len(res['targets'])} target(s); seeds {seeds}"
+        + (f" of {res['seeds_requested']}" if in_progress else "")
+        + ".",
+        "",
+    ]
+    command = res.get("provenance", {}).get("command")
+    if command and command != latest_command:
+        lines += [f"This task's run: `{command}`.", ""]
+    lines += [
+        f"| model | {res['metric']} (mean ± std) | beats default by > 1 std | "
+        "wall s / CPU s per seed |",
+        "|---|---|---|---|",
+    ]
+    for name, v in res["summary"].items():
+        secs = [r["seconds"].get(name) for r in res["seeds"] if name in r["seconds"]]
+        cpus = [r["cpu_seconds"].get(name) for r in res["seeds"] if name in r["cpu_seconds"]]
+        timing = f"{np.mean(secs):.0f} / {np.mean(cpus):.0f}" if secs else ""
+        mark = (
+            ""
+            if name in ("trivial", "fused default (auto)")
+            else ("yes" if _beats(res, name) else "no")
+        )
+        label = name + (" †" if name in res.get("deviations", {}) else "")
+        lines.append(f"| {label} | {v['mean']:.4f} ± {v['std']:.4f} | {mark} | {timing} |")
+    pub = res["smi_ted_published"] or {}
+    lines.append(
+        "| SMI-TED289M published (frozen / fine-tuned; 10 seeds, GPU) | "
+        + " / ".join(f"{pub[k]}" for k in ("frozen", "fine-tuned") if k in pub)
+        + " | | |"
+    )
+    if res.get("supplement_command"):
+        lines.append(
+            f"\n‡ separate later run, same seeds and splits: `{res['supplement_command']}`."
+        )
+    for name, why in res.get("deviations", {}).items():
+        lines.append(f"\n† {name}: {why}.")
+    for note in res.get("notes", []):  # said of a task's rows after its run
+        lines.append(f"\nNote: {note}")
+    epochs = [r.get("best_epochs", {}) for r in res["seeds"]]
+    for name in {n for e in epochs for n in e}:
+        best = [b for e in epochs for b in e.get(name, [])]
+        lines.append(f"\n{name}: best epochs {best} (0-based; early stopping).")
+    lines.append("")
+    return lines
+
+
 def molecules_markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# MoleculeNet (FM4M splits): classical default vs frozen latents vs learned fusion "
@@ -472,53 +562,9 @@ def molecules_markdown(payload: dict[str, Any]) -> str:
     ]
     tasks = payload["tasks"]
     for res in tasks:
-        better = "higher" if res["metric"] == "roc_auc" else "lower"
-        seeds = [r["seed"] for r in res["seeds"]]
-        lines += [
-            f"## {res['task']} ({res['metric']}, {better} is better)",
-            "",
-            f"{res['n_fit']} fitting rows, {res['n_test']} test rows, "
-            f"{len(res['targets'])} target(s); seeds {seeds}.",
-            "",
-        ]
-        command = res.get("provenance", {}).get("command")
-        if command and command != payload["provenance"]["command"]:
-            lines += [f"This task's run: `{command}`.", ""]
-        lines += [
-            f"| model | {res['metric']} (mean ± std) | beats default by > 1 std | "
-            "wall s / CPU s per seed |",
-            "|---|---|---|---|",
-        ]
-        for name, v in res["summary"].items():
-            secs = [r["seconds"].get(name) for r in res["seeds"] if name in r["seconds"]]
-            cpus = [r["cpu_seconds"].get(name) for r in res["seeds"] if name in r["cpu_seconds"]]
-            timing = f"{np.mean(secs):.0f} / {np.mean(cpus):.0f}" if secs else ""
-            mark = (
-                ""
-                if name in ("trivial", "fused default (auto)")
-                else ("yes" if _beats(res, name) else "no")
-            )
-            label = name + (" †" if name in res.get("deviations", {}) else "")
-            lines.append(f"| {label} | {v['mean']:.4f} ± {v['std']:.4f} | {mark} | {timing} |")
-        pub = res["smi_ted_published"] or {}
-        lines.append(
-            "| SMI-TED289M published (frozen / fine-tuned; 10 seeds, GPU) | "
-            + " / ".join(f"{pub[k]}" for k in ("frozen", "fine-tuned") if k in pub)
-            + " | | |"
-        )
-        if res.get("supplement_command"):
-            lines.append(
-                f"\n‡ separate later run, same seeds and splits: `{res['supplement_command']}`."
-            )
-        for name, why in res.get("deviations", {}).items():
-            lines.append(f"\n† {name}: {why}.")
-        for note in res.get("notes", []):  # said of a task's rows after its run
-            lines.append(f"\nNote: {note}")
-        epochs = [r.get("best_epochs", {}) for r in res["seeds"]]
-        for name in {n for e in epochs for n in e}:
-            best = [b for e in epochs for b in e.get(name, [])]
-            lines.append(f"\n{name}: best epochs {best} (0-based; early stopping).")
-        lines.append("")
+        lines += _task_lines(res, payload["provenance"]["command"])
+    for res in payload.get("in_progress", {}).values():
+        lines += _task_lines(res, payload["provenance"]["command"], in_progress=True)
     # a row from the supplement (‡) counts as the same configuration as the main run's row
     names = sorted(
         {n.removesuffix(" ‡") for r in tasks for n in r["summary"]}
@@ -593,6 +639,22 @@ def with_supplement(payload: dict[str, Any], supplement: dict[str, Any]) -> dict
     return out
 
 
+def _interrupted_seeds(
+    path: Path, task: str, configs: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Seed entries an interrupted run of ``task`` left in the results file.
+
+    Kept only when that run fitted exactly these configurations (rows and their
+    parameters), so a resumed table never mixes two protocols.
+    """
+    if not path.exists():
+        return []
+    partial = json.loads(path.read_text()).get("in_progress", {}).get(task)
+    if not partial or partial.get("configs") != json.loads(json.dumps(configs)):
+        return []
+    return list(partial["seeds"])
+
+
 def run_moleculenet(args: argparse.Namespace) -> None:
     """Run the MoleculeNet table, merging into the results file after every task.
 
@@ -611,11 +673,33 @@ def run_moleculenet(args: argparse.Namespace) -> None:
         if (time.perf_counter() - began) / 60 > args.max_minutes:
             print(f"stopping before {task}: --max-minutes {args.max_minutes}", flush=True)
             break
+        done = [] if args.fresh else _interrupted_seeds(path, task, configs)
+
+        def checkpoint(partial: dict[str, Any]) -> None:
+            partial.update(provenance=provenance(), seeds_requested=list(args.seeds))
+            with locked_json(path) as payload:
+                payload.setdefault("in_progress", {})[partial["task"]] = partial
+                payload.setdefault("provenance", partial["provenance"])
+                payload.setdefault("tasks", [])
+                (RESULTS / f"{stem}.md").write_text(molecules_markdown(payload))
+
         res = run_molecules(
-            data_root(args.data), task, args.seeds, configs, args.finetune_max_train
+            data_root(args.data),
+            task,
+            args.seeds,
+            configs,
+            args.finetune_max_train,
+            done=done,
+            checkpoint=checkpoint,
+            deadline=began + 60 * args.max_minutes,
         )
+        if len(res["seeds"]) < len(args.seeds):  # stopped by --max-minutes: resume later
+            checkpoint(res)
+            break
         res["provenance"] = provenance()
         with locked_json(path) as payload:
+            in_progress = payload.get("in_progress", {})
+            in_progress.pop(task, None)
             previous = list(payload.get("previous_runs", []))
             kept = [t for t in payload.get("tasks", []) if "configs" in t]
             if payload.get("tasks") and not kept:
@@ -627,6 +711,8 @@ def run_moleculenet(args: argparse.Namespace) -> None:
             payload.update(
                 benchmark=stem, provenance=provenance(), tasks=tasks, previous_runs=previous
             )
+            if in_progress:
+                payload["in_progress"] = in_progress
             (RESULTS / f"{stem}.md").write_text(molecules_markdown(payload))
     if path.exists():
         print((RESULTS / f"{stem}.md").read_text())
@@ -659,6 +745,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--skip", nargs="*", default=[], help="table rows (configurations) not to run"
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="refit seeds an interrupted MoleculeNet run left (default: keep them)",
     )
     parser.add_argument(
         "--render",
