@@ -212,7 +212,7 @@ def test_what_the_model_cannot_do_is_a_message_from_the_worker(models, tmp_path)
 
 
 def test_the_page_shows_the_first_valid_structure_and_the_zip(models, tmp_path):
-    from matfuse.app.crystal_mode import _sample_outputs
+    from matfuse.app.crystal_sampling_form import _sample_outputs
     from matfuse.app.state import SessionState
 
     outcome = cs.run_sampling(_request(models["conditioned"], mode=cs.CSP, n=3), tmp_path)

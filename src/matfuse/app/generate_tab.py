@@ -35,7 +35,7 @@ from matfuse.app.generate_results import (
     write_candidates,
 )
 from matfuse.app.kinds import DEFAULT_KIND, kind_view, noun
-from matfuse.app.state import COMPUTE_SLOTS, SessionState
+from matfuse.app.state import COMPUTE_SLOTS, REFRESH_S, SessionState
 from matfuse.app.widgets import hidden_gallery, hidden_table
 
 __all__ = [
@@ -52,8 +52,6 @@ __all__ = [
 #: Oracle-call budgets offered; the server is shared, so very long searches belong in the CLI.
 BUDGET_RANGE = (50, 5000)
 DEFAULT_BUDGET = 500
-#: How often the page is refreshed while a search runs.
-REFRESH_S = 0.5
 #: At most this many of the loaded dataset's molecules seed the search.
 MAX_INITIAL = 2000
 MODEL_GOALS = {"in the window": "range", "maximise": "maximize", "minimise": "minimize"}

@@ -20,7 +20,7 @@ from matfuse.app.history import reload_run
 from matfuse.app.hyper_widgets import N_FIELDS, field_specs, json_with_field
 from matfuse.app.kinds import DEFAULT_KIND, noun
 from matfuse.app.represent_tab import RepresentTab, chosen_encoders
-from matfuse.app.state import COMPUTE_SLOTS, SessionState
+from matfuse.app.state import COMPUTE_SLOTS, REFRESH_S, SessionState
 from matfuse.app.train_progress import BackgroundRun, TrainProgress
 from matfuse.app.training import (
     TrainResult,
@@ -81,10 +81,6 @@ def model_update(session: SessionState, current: str | None) -> Any:
     choices = model_choices(session.kind)
     names = [name for _, name in choices]
     return gr.update(choices=choices, value=current if current in names else "auto")
-
-
-#: How often the progress box is refreshed while a model trains.
-REFRESH_S = 0.5
 
 
 def field_updates(model: str, session: SessionState) -> list[Any]:

@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 #: all sessions (they share one queue slot group); others wait in Gradio's queue with their
 #: position shown, while light events (previews, depictions) keep being served.
 COMPUTE_SLOTS = 2
+#: How often a page polls a job running in a worker thread (a search, a training run), in
+#: seconds: often enough to look live, rarely enough not to flood the websocket.
+REFRESH_S = 0.5
 #: Rows encoded per step, so that a slow encoder block (a pretrained model on a thousand
 #: molecules takes most of a minute) reports progress inside itself; encoders map each row
 #: on its own, so chunking does not change the features.
