@@ -21,7 +21,7 @@ pytest.importorskip("pymatgen", reason="the materials paths need the materials e
 
 from pymatgen.core import Lattice, Structure  # noqa: E402
 
-from matfuse.app import data_tab, predict_tab, represent_tab  # noqa: E402
+from matfuse.app import data_tab, data_views, predict_tab, represent_tab  # noqa: E402
 from matfuse.app.crystal_view import (  # noqa: E402
     render_structure,
     summarize_structure,
@@ -226,18 +226,18 @@ def structure_session():
 
 
 def test_structure_view_for_rows(structure_session):
-    text, image, model = data_tab.structure_view(structure_session, 1)
+    text, image, model = data_views.structure_view(structure_session, 1)
     assert "Row 1 · rocksalt-LiF" in text and "Fm-3m (No. 225)" in text
     assert Path(image).is_file() and Path(model).is_file()
     broken = len(structure_session.table)
-    text, image, _ = data_tab.structure_view(structure_session, broken)
+    text, image, _ = data_views.structure_view(structure_session, broken)
     assert "overlapping atoms" in text and image is None
-    assert "does not exist" in data_tab.structure_view(structure_session, 10_000)[0]
+    assert "does not exist" in data_views.structure_view(structure_session, 10_000)[0]
     composition = SessionState()
     composition.set_table(
         table_from_frame(pd.DataFrame({"formula": ["NaCl", "KBr"]}), None, None, None), "f"
     )
-    assert "holds compositions" in data_tab.structure_view(composition, 1)[0]
+    assert "holds compositions" in data_views.structure_view(composition, 1)[0]
 
 
 # ---------------------------------------------------------------- kinds and splits

@@ -57,7 +57,7 @@ def test_a_test_file_without_the_target_or_inputs_is_refused(loaded, tmp_path):
 
 
 def test_a_wide_table_previews_its_input_target_and_first_columns(smiles):
-    from matfuse.app.data_tab import PREVIEW_COLUMNS, preview_frame
+    from matfuse.app.data_views import PREVIEW_COLUMNS, preview_frame
 
     frame = pd.DataFrame({f"d{i}": range(20) for i in range(300)})
     frame["smiles"] = smiles[:20]

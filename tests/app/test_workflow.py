@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("gradio", reason="the web UI needs the app extra: pip install -e '.[app]'")
 
 from conftest_helpers import logp  # noqa: E402
-from matfuse.app import data_tab, predict_tab, represent_tab  # noqa: E402
+from matfuse.app import data_tab, data_views, predict_tab, represent_tab  # noqa: E402
 from matfuse.app.plots import latent_map, map_frame, rows_in_range  # noqa: E402
 from matfuse.app.state import SessionState, delete_session, new_session  # noqa: E402
 from matfuse.app.training import (  # noqa: E402
@@ -70,10 +70,10 @@ def test_the_guessed_target_is_said_and_a_leaking_column_is_flagged():
 
 
 def test_preview_and_problem_tables(session):
-    preview = data_tab.preview_frame(session.table)
+    preview = data_views.preview_frame(session.table)
     assert list(preview.columns[:2]) == ["#", "status"]
     assert preview["status"].iloc[3].startswith("✗ unparsable SMILES")
-    problems = data_tab.problem_frame(session.table)
+    problems = data_views.problem_frame(session.table)
     assert problems["#"].tolist() == [4] and "unparsable" in problems["problem"].iloc[0]
 
 

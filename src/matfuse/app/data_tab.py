@@ -7,10 +7,10 @@ the splitters the library offers for that kind (scaffold and cluster for molecul
 group, element and chemical system for materials). Structures get a *Structure view*:
 formula, space group, lattice and a picture of the cell, plus a rotatable 3-D model.
 
-The pure helpers (``preview_frame``, ``apply_choices``, ``structure_view`` ...) hold the
-logic and are unit-tested; ``build`` only wires them to components. Loading a dataset
-immediately applies a sensible default split, so a first-time user can go straight to
-*Learn*.
+The pure helpers (``apply_choices`` here; ``preview_frame``, ``structure_view`` ... in
+:mod:`matfuse.app.data_views`) hold the logic and are unit-tested; ``build`` only wires
+them to components. Loading a dataset immediately applies a sensible default split, so a
+first-time user can go straight to *Learn*.
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from matfuse.app.data_views import (
+    NO_STRUCTURE,
+    PREVIEW_COLUMNS,
+    first_valid_row,
+    preview_frame,
+    problem_frame,
+    structure_view,
+)
 from matfuse.app.datasets import BUNDLED, DEFAULT_DATASET, materials_available
 from matfuse.app.kinds import (
     DEFAULT_KIND,
@@ -37,7 +45,6 @@ from matfuse.app.kinds import (
     split_choices_for,
     split_label,
     splitter_names,
-    table_kind,
 )
 from matfuse.app.sessions import SessionMemoryError
 from matfuse.app.state import SessionState, temp_root
@@ -62,14 +69,8 @@ logger = logging.getLogger(__name__)
 
 #: UI label → splitter name for molecules (from the library's splitter list).
 SPLITS: dict[str, str] = {split_label(n): n for n in splitter_names(DEFAULT_KIND)}
-PREVIEW_ROWS = 200
-#: Columns shown in the preview: BACE's table has ~600 descriptor columns, and drawing
-#: 200 x 600 cells froze the browser for minutes; the input and targets always stay.
-PREVIEW_COLUMNS = 40
-PROBLEM_ROWS = 1000
 #: Splitters whose size is decided by something else than ``test_size``.
 _NO_TEST_SIZE = ("element",)
-NO_STRUCTURE = "The structure view shows crystal structures; the loaded data holds {what}."
 
 
 def split_choices(has_provided: bool, kind: str = DEFAULT_KIND) -> list[str]:
@@ -83,74 +84,6 @@ def split_name(value: str | None) -> str:
         return "random"
     reverse = {label: name for name, label in SPLIT_LABELS.items()}
     return reverse.get(value, SPLITS.get(value, value))
-
-
-def structure_headline(value: Any) -> str:
-    """A structure's text as one short cell: its ``data_`` line (or first line) and length.
-
-    CIF writers often start with a comment (``# generated using pymatgen``), which says
-    nothing about the structure, so comment lines are skipped.
-    """
-    if not isinstance(value, str) or not value.strip():
-        return ""
-    lines = [ln.strip() for ln in value.strip().splitlines()]
-    named = next((ln for ln in lines if ln.startswith("data_")), None)
-    first = named or next((ln for ln in lines if ln and not ln.startswith("#")), lines[0])
-    return f"{_short(first, 40)} … ({len(lines)} lines)" if len(lines) > 1 else _short(first, 60)
-
-
-def preview_frame(table: Any, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
-    """First rows with a ``status`` column saying whether each input is usable.
-
-    Kinds of long inputs (structures) get their parsed ``reduced formula`` next to the
-    status, and their text column shows one line per input (the full text is in the
-    structure view).
-    """
-    view = kind_view(table_kind(table))
-    head = table.frame.head(limit).copy()
-    head = head.drop(columns=[c for c in head.columns if str(c).startswith("_")])
-    col = input_column(table)
-    if len(head.columns) > PREVIEW_COLUMNS:
-        first = [c for c in [col, *table.targets] if c in head.columns]
-        rest = [c for c in head.columns if c not in first]
-        head = head[first + rest[: PREVIEW_COLUMNS - len(first)]]
-    if view.long_text and col in head:
-        head[col] = [structure_headline(v) for v in head[col]]
-    if view.long_text and "reduced formula" not in head:
-        head.insert(0, "reduced formula", [f or "" for f in table.parsed.formulas[:limit]])
-    status = ["ok" if e is None else f"✗ {e}" for e in table.errors[:limit]]
-    head.insert(0, "status", status)
-    head.insert(0, "#", np.arange(1, len(head) + 1))
-    return _displayable(head)
-
-
-def problem_frame(table: Any, limit: int = PROBLEM_ROWS) -> pd.DataFrame:
-    """Every row that cannot be used (up to ``limit``), with the reason."""
-    bad = [i for i, e in enumerate(table.errors) if e is not None][:limit]
-    col = input_column(table)
-    frame = table.frame
-    label_col = next((c for c in ("file", "id", "name") if c in frame.columns and c != col), None)
-    out: dict[str, Any] = {"#": [i + 1 for i in bad]}
-    if label_col is not None:
-        out[label_col] = [_short(frame[label_col].iloc[i]) for i in bad]
-    show = structure_headline if kind_view(table_kind(table)).long_text else _short
-    out[col] = [show(frame[col].iloc[i]) for i in bad]
-    out["problem"] = [table.errors[i] for i in bad]
-    return pd.DataFrame(out)
-
-
-def _short(value: Any, width: int = 120) -> str:
-    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _displayable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Long strings shortened and odd types stringified, so the table stays readable."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = [_short(v) for v in out[col]]
-    return out
 
 
 def _split_params(
@@ -250,55 +183,6 @@ def apply_choices(
     return text
 
 
-# ------------------------------------------------------------------------ structure view
-
-
-def _first_valid_row(table: Any) -> int | None:
-    valid = np.flatnonzero(np.asarray(table.parsed.valid))
-    return int(valid[0]) + 1 if valid.size else None
-
-
-def structure_view(session: SessionState, row: Any) -> tuple[str, str | None, str | None]:
-    """Markdown, PNG path and GLB path for 1-based ``row`` of a structure table."""
-    table = session.table
-    if table is None:
-        return "Load a dataset first.", None, None
-    if not kind_view(session.kind).structure_view:
-        return NO_STRUCTURE.format(what=noun(session.kind)), None, None
-    try:
-        number = int(row)
-    except (TypeError, ValueError):
-        return "Give a row number.", None, None
-    if not 1 <= number <= len(table):
-        return f"Row {number} does not exist: the table has {len(table):,} rows.", None, None
-    i = number - 1
-    structure = table.parsed.structures[i]
-    label = _row_label(table, i)
-    if structure is None:
-        return f"### Row {number}{label}\n✗ {table.errors[i]}", None, None
-    from matfuse.app.crystal_view import view_structure
-
-    view = view_structure(structure, session.workdir / "views", f"row{number}")
-    values = _target_text(table, i)
-    return view.markdown(f"Row {number}{label}") + values, str(view.image), str(view.model3d)
-
-
-def _row_label(table: Any, i: int) -> str:
-    frame = table.frame
-    for col in ("file", "id", "name", "material_id"):
-        if col in frame.columns and isinstance(frame[col].iloc[i], str):
-            return f" · {frame[col].iloc[i]}"
-    return ""
-
-
-def _target_text(table: Any, i: int) -> str:
-    if not table.targets:
-        return ""
-    Y = table.target_matrix()
-    parts = [f"{t} = {Y[i, j]:.4g}" for j, t in enumerate(table.targets) if np.isfinite(Y[i, j])]
-    return ("\n\n" + " · ".join(parts)) if parts else ""
-
-
 # ----------------------------------------------------------------------------- loading
 
 
@@ -370,7 +254,7 @@ def _after_load(
         )
     view = kind_view(kind)
     elements, element = element_choices(table.parsed) if view.has_elements else ([], None)
-    first = (_first_valid_row(table) or 1) if view.structure_view else None
+    first = (first_valid_row(table) or 1) if view.structure_view else None
     if first is not None:
         info, image, model = structure_view(session, first)
     else:

@@ -19,7 +19,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from matfuse.app.data_tab import structure_headline
+from matfuse.app.data_views import structure_headline
 from matfuse.app.kinds import DEFAULT_KIND, kind_view, noun
 from matfuse.app.plots import depiction_gallery
 from matfuse.app.state import COMPUTE_SLOTS, SessionState
