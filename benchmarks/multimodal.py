@@ -639,6 +639,14 @@ def with_supplement(payload: dict[str, Any], supplement: dict[str, Any]) -> dict
     return out
 
 
+def write_markdown(payload: dict[str, Any], stem: str) -> None:
+    """Rewrite ``<stem>.md`` from a payload, with the rows of ``<stem>_supplement.json`` (‡)."""
+    extra = RESULTS / f"{stem}_supplement.json"
+    if extra.exists():
+        payload = with_supplement(payload, json.loads(extra.read_text()))
+    (RESULTS / f"{stem}.md").write_text(molecules_markdown(payload))
+
+
 def _interrupted_seeds(
     path: Path, task: str, configs: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -681,7 +689,7 @@ def run_moleculenet(args: argparse.Namespace) -> None:
                 payload.setdefault("in_progress", {})[partial["task"]] = partial
                 payload.setdefault("provenance", partial["provenance"])
                 payload.setdefault("tasks", [])
-                (RESULTS / f"{stem}.md").write_text(molecules_markdown(payload))
+                write_markdown(payload, stem)
 
         res = run_molecules(
             data_root(args.data),
@@ -713,7 +721,7 @@ def run_moleculenet(args: argparse.Namespace) -> None:
             )
             if in_progress:
                 payload["in_progress"] = in_progress
-            (RESULTS / f"{stem}.md").write_text(molecules_markdown(payload))
+            write_markdown(payload, stem)
     if path.exists():
         print((RESULTS / f"{stem}.md").read_text())
 
@@ -761,11 +769,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.render:
         stem = args.out or "multimodal_moleculenet"
-        payload = json.loads((RESULTS / f"{stem}.json").read_text())
-        extra = RESULTS / f"{stem}_supplement.json"
-        if extra.exists():
-            payload = with_supplement(payload, json.loads(extra.read_text()))
-        (RESULTS / f"{stem}.md").write_text(molecules_markdown(payload))
+        write_markdown(json.loads((RESULTS / f"{stem}.json").read_text()), stem)
         print((RESULTS / f"{stem}.md").read_text())
         return
     if args.moleculenet:
