@@ -305,9 +305,17 @@ def _score(y_test: np.ndarray, pred: np.ndarray, metric: str) -> float:
 
 
 def molecule_configs(
-    members: int, finetune: list[str], finetune_params: dict[str, Any]
+    members: int,
+    finetune: list[str],
+    finetune_params: dict[str, Any],
+    finetune_unweighted: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """The rows of the MoleculeNet table: what each one fits (one PropertyModel per seed)."""
+    """The rows of the MoleculeNet table: what each one fits (one PropertyModel per seed).
+
+    ``finetune_unweighted`` adds, beside each fine-tuned encoder, the same fine-tuning with
+    an unweighted logistic loss (``class_weight=None``; classification tasks only), the
+    ablation behind the classifier's class-balanced default.
+    """
     from matfuse.pipeline import DEFAULT_ENCODERS
 
     default, latents = list(DEFAULT_ENCODERS), [*DEFAULT_ENCODERS, *FOUNDATION]
@@ -339,6 +347,13 @@ def molecule_configs(
             "model": f"finetune-{name}",
             "model_params": dict(finetune_params),
         }
+        if finetune_unweighted:
+            configs[f"finetune-{name} (unweighted)"] = {
+                "encoders": [],
+                "model": f"finetune-{name}",
+                "model_params": {**finetune_params, "class_weight": None},
+                "classification_only": True,
+            }
     return configs
 
 
@@ -411,8 +426,11 @@ def run_molecules(
         trivial = np.tile(np.nanmean(Y_fit, axis=0), (len(test), 1))
         entry["trivial"] = 0.5 if metric == "roc_auc" else _score(Y_test, trivial, metric)
         preds: dict[str, np.ndarray] = {}
-        for name, cfg in configs.items():
+        for name, spec_cfg in configs.items():
             wall, cpu = time.perf_counter(), time.process_time()
+            cfg = {k: v for k, v in spec_cfg.items() if k != "classification_only"}
+            if spec_cfg.get("classification_only") and metric != "roc_auc":
+                continue
             if "mean_of" in cfg:
                 members = [preds[m] for m in cfg["mean_of"] if m in preds]
                 if len(members) != len(cfg["mean_of"]):
@@ -674,7 +692,7 @@ def run_moleculenet(args: argparse.Namespace) -> None:
     stem = args.out or "multimodal_moleculenet"
     path = RESULTS / f"{stem}.json"
     params = {"max_epochs": args.finetune_epochs, "patience": args.finetune_patience}
-    configs = molecule_configs(args.members, args.finetune, params)
+    configs = molecule_configs(args.members, args.finetune, params, args.finetune_unweighted)
     configs = {k: v for k, v in configs.items() if k not in args.skip}
     began = time.perf_counter()
     for task in args.moleculenet:
@@ -750,6 +768,11 @@ def main() -> None:
     parser.add_argument("--finetune-patience", type=int, default=6)
     parser.add_argument(
         "--finetune-max-train", type=int, default=None, help="subsample larger fitting sets"
+    )
+    parser.add_argument(
+        "--finetune-unweighted",
+        action="store_true",
+        help="also fine-tune classifiers with an unweighted loss (the class-weight ablation)",
     )
     parser.add_argument(
         "--skip", nargs="*", default=[], help="table rows (configurations) not to run"

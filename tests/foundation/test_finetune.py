@@ -152,6 +152,27 @@ def test_classifier_gives_probabilities_labels_and_spread():
     assert (clf.predict_std(new) >= 0).all()
 
 
+def test_classifier_balances_a_rare_class_and_keeps_its_base_rate(tmp_path):
+    """3 positives in 34: the balanced loss weighs them ~10x; the logit offset (the
+    training log-odds) is applied at prediction and travels with a saved model."""
+    y = np.array([float(s in AROMATICS[:3]) for s in SMILES])
+    clf = FinetunedEncoderClassifier("graph-ged", **TINY).fit(SMILES, y)
+    neg, pos = clf.class_weights_
+    assert pos > 8 * neg
+    assert clf.logit_offset_ == pytest.approx(np.log(3 / 31))
+    plain = FinetunedEncoderClassifier("graph-ged", class_weight=None, **TINY).fit(SMILES, y)
+    assert plain.class_weights_ == (1.0, 1.0) and plain.logit_offset_ == 0.0
+    logits = clf._outputs(SMILES)[0]
+    np.testing.assert_allclose(
+        clf.predict_proba(SMILES)[:, 1], 1 / (1 + np.exp(-(logits + clf.logit_offset_)))
+    )
+    config, arrays = clf.state()
+    again = FinetunedEncoderClassifier("graph-ged", **TINY).load_state(config, arrays)
+    np.testing.assert_array_equal(again.predict_proba(SMILES), clf.predict_proba(SMILES))
+    with pytest.raises(ValueError, match="class_weight"):
+        FinetunedEncoderClassifier(class_weight="inverse", **TINY).fit(SMILES, y)
+
+
 def test_bad_inputs_are_refused_clearly():
     with pytest.raises(ValueError, match="not from a feature matrix"):
         FinetunedEncoderRegressor(**TINY).fit(np.zeros((4, 3)), np.arange(4.0))

@@ -40,6 +40,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from matfuse.models.class_balance import balanced_weights, weighted_logistic_loss
 from matfuse.models.early_stopping import EarlyStopping, validation_split
 from matfuse.models.threads import torch_threads
 
@@ -469,12 +470,9 @@ class LearnedFusionClassifier(ClassifierMixin, _LearnedFusion):
     ----------
     class_weight : ``"balanced"`` (default) weights each class's rows in the loss by
         ``n / (2 n_class)``, in training and in the early-stopping loss; ``None`` weighs
-        every row alike. Without it a rare class (ClinTox's toxic drugs, 7 %) barely moves
-        an unweighted logistic loss, whose validation value then bottoms out within two or
-        three epochs, before the net ranks anything: fusion-moe (+ latents) on ClinTox went
-        from 0.628 ± 0.017 to 0.832 ± 0.007 test AUC (3 seeds, ``benchmarks/multimodal.py``).
-        The balanced net's logits are shifted back by the training log-odds at prediction,
-        so probabilities keep the data's base rate (the shift does not change the ranking).
+        every row alike (see :mod:`matfuse.models.class_balance` for why). On ClinTox
+        fusion-moe (+ latents) went from 0.628 ± 0.017 to 0.832 ± 0.007 test AUC with it
+        (3 seeds, ``benchmarks/multimodal.py``). Probabilities keep the data's base rate.
     Other parameters: as :class:`LearnedFusionRegressor`.
     """
 
@@ -526,21 +524,13 @@ class LearnedFusionClassifier(ClassifierMixin, _LearnedFusion):
             raise ValueError(
                 f"binary classification needs two classes, got {self.classes_.tolist()}"
             )
-        if self.class_weight not in ("balanced", None):
-            raise ValueError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
         target = (y == self.classes_[1]).astype(np.float32)
-        rate = float(target.mean())
-        if self.class_weight == "balanced":
-            self.class_weights_ = (0.5 / (1.0 - rate), 0.5 / rate)  # (negative, positive)
-            self.logit_offset_ = float(np.log(rate / (1.0 - rate)))
-        else:
-            self.class_weights_, self.logit_offset_ = (1.0, 1.0), 0.0
+        self.class_weights_, self.logit_offset_ = balanced_weights(target, self.class_weight)
         return target
 
     def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        neg, pos = self.class_weights_  # set by _prepare_target before any loss
-        weight = target * (pos - neg) + neg
-        return nn.functional.binary_cross_entropy_with_logits(out, target, weight=weight)
+        # class_weights_ is set by _prepare_target before any loss
+        return weighted_logistic_loss(out, target, self.class_weights_)
 
     def _member_proba(self, X: ArrayLike, mask: NDArray[np.bool_] | None) -> NDArray[np.float64]:
         outs, _, ok = self._member_outputs(X, mask)

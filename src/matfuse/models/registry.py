@@ -381,8 +381,8 @@ def _build_finetuned_encoder(encoder: str) -> Builder:
 
     End to end over molecules (the pipeline hands them the parsed SMILES). Defaults are the
     module's: head at lr 1e-3, encoder at 1e-4 after one head-only epoch, early stopping on
-    10 % of the rows, at most 30 epochs; ``predict_std`` is MC dropout in the head.
-    Imported lazily: torch.
+    10 % of the rows, at most 30 epochs, a class-balanced loss for classification;
+    ``predict_std`` is MC dropout in the head. Imported lazily: torch.
     """
 
     def build(
