@@ -100,6 +100,10 @@ def test_diversity_filter_by_hand():
     assert f.buckets == {"c1ccccc1": {"c1ccccc1O", "c1ccccc1N"}, "": {"CCO"}}
     rewards, closed = f(["c1ccccc1F"], np.array([1.0]))
     assert rewards.tolist() == [0.0] and closed == set()
+    # a recorded molecule sampled again earns nothing; one below min_score keeps its reward
+    rewards, _ = f(["CCO", "C1CCCCC1O", "CCN"], np.array([0.6, 0.3, 0.7]))
+    assert rewards.tolist() == [0.0, 0.3, 0.7]
+    assert f.buckets[""] == {"CCO", "CCN"}
 
 
 def test_randomized_smiles_is_the_same_molecule():
