@@ -31,10 +31,13 @@ classical fused default, the default + our four frozen latents (XGBoost), learne
     python benchmarks/multimodal.py --moleculenet esol freesolv bace clintox \
         --seeds 0 1 2 --members 3 --finetune selfies-ted
 
-Each finished seed is checkpointed into the results file (``in_progress``, shown in the
-table but not in the goal check), and ``--max-minutes`` stops between seeds, so a task
-of hours per seed (qm8) is finished by rerunning the same command, in a later session
-too (``--fresh`` refits those seeds instead).
+Every fitted configuration is checkpointed into the results file (``in_progress``: the
+finished seeds, shown in the table but not in the goal check, and the unfinished seed's
+scores with the test predictions its ``fusion-stack`` row still needs), and
+``--max-minutes`` stops between configurations, so a task of hours per seed (qm8) is
+finished by rerunning the same command, in a later session too, or after a kill, losing
+at most one configuration's fit (``--fresh`` refits from scratch instead). A resumed seed
+scores as a fresh one (esol, checked: identical to 1e-8).
 """
 
 from __future__ import annotations
@@ -366,6 +369,7 @@ def run_molecules(
     done: list[dict[str, Any]] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     deadline: float | None = None,
+    partial_seed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """MoleculeNet (FM4M split): every configuration of the table, same seeds, same run.
 
@@ -378,8 +382,11 @@ def run_molecules(
 
     ``done`` holds seed entries of an interrupted run of the same configurations (those
     seeds are not refitted), and ``checkpoint`` receives the partial result after every
-    seed: a task that costs hours per seed (qm8, hiv) can then be finished over several
-    sessions or survive a kill.
+    seed and after every configuration within a seed (the unfinished seed rides along as
+    ``partial_seed``: its scores so far and the test predictions that ``mean_of`` rows
+    still need). ``partial_seed`` from an interrupted run resumes that seed at its first
+    unfitted configuration. A task that costs hours per seed (qm8) can then be finished
+    over several sessions, or survive a kill, losing at most one configuration's fit.
     """
     from matfuse.pipeline import PropertyModel
     from matfuse.workflow import load_dataset
@@ -402,9 +409,11 @@ def run_molecules(
         deviations.update(r.get("deviations", {}))
         print(f"  {task} seed {r['seed']}: kept from the interrupted run", flush=True)
     features: dict[str, np.ndarray] = {}
+    stacked = {m for c in configs.values() for m in c.get("mean_of", [])}
+    unfinished: dict[str, Any] | None = None  # the seed being fitted, for checkpoints
 
     def result() -> dict[str, Any]:
-        return {
+        out = {
             "task": task,
             "metric": metric,
             "targets": list(spec["targets"]),
@@ -416,7 +425,12 @@ def run_molecules(
             "summary": _task_summary(rows, configs),
             "smi_ted_published": SMI_TED.get(task),
         }
+        if unfinished is not None:
+            out["partial_seed"] = unfinished
+        return out
 
+    resume = partial_seed if partial_seed and partial_seed["entry"]["seed"] in seeds else None
+    fitted_now = 0  # configurations fitted by this call: each call makes progress
     for seed in (s for s in seeds if s not in previous):
         if deadline is not None and rows and time.perf_counter() > deadline:
             print(f"  {task}: stopping before seed {seed} (--max-minutes)", flush=True)
@@ -426,7 +440,17 @@ def run_molecules(
         trivial = np.tile(np.nanmean(Y_fit, axis=0), (len(test), 1))
         entry["trivial"] = 0.5 if metric == "roc_auc" else _score(Y_test, trivial, metric)
         preds: dict[str, np.ndarray] = {}
+        if resume is not None and resume["entry"]["seed"] == seed:
+            entry = copy.deepcopy(resume["entry"])
+            preds = {k: np.asarray(v, dtype=float) for k, v in resume["preds"].items()}
+            fitted = [n for n in configs if n in entry["seconds"]]
+            print(f"  {task} seed {seed}: resuming after {len(fitted)} configurations", flush=True)
         for name, spec_cfg in configs.items():
+            if name in entry["seconds"]:
+                continue  # fitted before an interruption
+            if deadline is not None and fitted_now and time.perf_counter() > deadline:
+                print(f"  {task} seed {seed}: stopping before {name} (--max-minutes)", flush=True)
+                return result()
             wall, cpu = time.perf_counter(), time.process_time()
             cfg = {k: v for k, v in spec_cfg.items() if k != "classification_only"}
             if spec_cfg.get("classification_only") and metric != "roc_auc":
@@ -473,7 +497,14 @@ def run_molecules(
                 f"({entry['seconds'][name]} s wall, {entry['cpu_seconds'][name]} s CPU)",
                 flush=True,
             )
+            fitted_now += 1
+            if checkpoint is not None:
+                keep = {k: np.round(v, 6).tolist() for k, v in preds.items() if k in stacked}
+                entry["deviations"] = {k: v for k, v in deviations.items() if k in entry}
+                unfinished = {"entry": entry, "preds": keep}
+                checkpoint(result())
         entry["deviations"] = {k: v for k, v in deviations.items() if k in entry}
+        unfinished = None
         rows.append(entry)
         if checkpoint is not None and len(rows) < len(seeds):
             checkpoint(result())
@@ -484,6 +515,8 @@ def _task_summary(
     rows: list[dict[str, Any]], configs: dict[str, dict[str, Any]]
 ) -> dict[str, dict[str, float]]:
     """Mean ± std over seeds of every row that all seeds have (std 0 for one seed)."""
+    if not rows:  # only an unfinished seed so far
+        return {}
     names = ["trivial", *(n for n in configs if rows and all(n in r for r in rows))]
     return {
         n: {
@@ -667,18 +700,18 @@ def write_markdown(payload: dict[str, Any], stem: str) -> None:
 
 def _interrupted_seeds(
     path: Path, task: str, configs: dict[str, dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Seed entries an interrupted run of ``task`` left in the results file.
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Seed entries an interrupted run of ``task`` left, and its unfinished seed if any.
 
     Kept only when that run fitted exactly these configurations (rows and their
     parameters), so a resumed table never mixes two protocols.
     """
     if not path.exists():
-        return []
+        return [], None
     partial = json.loads(path.read_text()).get("in_progress", {}).get(task)
     if not partial or partial.get("configs") != json.loads(json.dumps(configs)):
-        return []
-    return list(partial["seeds"])
+        return [], None
+    return list(partial["seeds"]), partial.get("partial_seed")
 
 
 def run_moleculenet(args: argparse.Namespace) -> None:
@@ -699,7 +732,7 @@ def run_moleculenet(args: argparse.Namespace) -> None:
         if (time.perf_counter() - began) / 60 > args.max_minutes:
             print(f"stopping before {task}: --max-minutes {args.max_minutes}", flush=True)
             break
-        done = [] if args.fresh else _interrupted_seeds(path, task, configs)
+        done, unfinished = ([], None) if args.fresh else _interrupted_seeds(path, task, configs)
 
         def checkpoint(partial: dict[str, Any]) -> None:
             partial.update(provenance=provenance(), seeds_requested=list(args.seeds))
@@ -718,6 +751,7 @@ def run_moleculenet(args: argparse.Namespace) -> None:
             done=done,
             checkpoint=checkpoint,
             deadline=began + 60 * args.max_minutes,
+            partial_seed=unfinished,
         )
         if len(res["seeds"]) < len(args.seeds):  # stopped by --max-minutes: resume later
             checkpoint(res)
