@@ -158,6 +158,7 @@ def run_one(
     oracle = BudgetedOracle(PMO_TASKS[task_name], args.budget)
     t0, c0 = time.perf_counter(), time.process_time()
     options: dict[str, Any] = {}
+    search: Any = None
     if strategy == "screening":
         screening(oracle, corpus)
     else:
@@ -181,6 +182,8 @@ def run_one(
         "n_proposed": oracle.n_proposed,
         "n_invalid": oracle.n_invalid,
         "n_multi_fragment": oracle.n_multi_fragment,
+        # PMO's convergence stop (None: the run spent its whole budget whatever happened)
+        "patience": getattr(search, "patience", None),
         "wall_s": wall,
         "cpu_s": cpu,
         "prior": options.get("prior"),

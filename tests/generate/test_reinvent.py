@@ -149,3 +149,17 @@ def test_initial_molecules_are_scored_and_remembered(prior):
     search.run(oracle)
     assert oracle.table()["smiles"].tolist()[:2] == ["Oc1ccccc1", "CCO"]
     assert {"Oc1ccccc1", "CCO"} <= set(search.memory_)
+
+
+def test_converged_run_stops_early_as_in_pmo(prior, monkeypatch):
+    # PMO's rule, scaled down: past 10 calls, a top-5 unchanged for 3 batches ends the run
+    from matfuse.generate.strategies import reinvent
+
+    monkeypatch.setattr(reinvent, "_TOP", 5)
+    monkeypatch.setattr(reinvent, "_CONVERGENCE_MIN_CALLS", 10)
+    flat = lambda smiles: np.full(len(smiles), 0.5)  # noqa: E731  (top-5 never moves)
+    stopped, full = BudgetedOracle(flat, budget=60), BudgetedOracle(flat, budget=60)
+    Reinvent(seed=0, prior=prior, patience=3, **TINY).run(stopped)
+    Reinvent(seed=0, prior=prior, patience=None, **TINY).run(full)
+    assert 10 < stopped.n_calls < 60
+    assert full.n_calls == 60

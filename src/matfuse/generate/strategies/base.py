@@ -72,6 +72,10 @@ class BudgetedOracle:
     def exhausted(self) -> bool:
         return self.remaining <= 0 or self.n_proposed >= self.max_proposals
 
+    def top_scores(self, k: int) -> np.ndarray:
+        """The ``k`` best scores so far, best first (PMO's convergence test compares them)."""
+        return np.sort(np.fromiter(self.scores.values(), dtype=float))[::-1][:k]
+
     @property
     def history(self) -> list[float]:
         """Scores in the order the oracle was called (what the PMO AUC is computed on)."""

@@ -22,6 +22,10 @@ purge": when the diversity filter closes a scaffold, memory entries with that sc
 Budget: the :class:`~matfuse.generate.strategies.base.BudgetedOracle` counts distinct valid
 molecules, as PMO's oracle does: a molecule sampled again is not re-scored and costs nothing,
 an invalid SMILES scores 0 for free. Replays and augmented rounds never call the oracle.
+Convergence (``patience``, 5 by default, as PMO's REINVENT): past 1,000 calls, a run whose 100
+best scores stay unchanged for ``patience`` batches in a row stops early, and PMO's AUC pads
+it with its final top-k up to the budget; ``patience=None`` spends the whole budget. On CPU
+this is what keeps a converged isomer run from spending an hour on a trickle of new molecules.
 Randomness: sampling uses a ``torch.Generator`` seeded from ``seed``, replay draws and
 SMILES randomisation use ``self.rng``; on one thread the same seed gives the same run.
 """
@@ -54,6 +58,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _PRIORS: dict[str, Any] = {}
+#: PMO's convergence stop for its REINVENT (mol_opt ``main/reinvent/run.py``): past 1,000
+#: oracle calls, a run whose 100 best scores have not changed for ``patience`` batches ends;
+#: its AUC is then padded with the final top-k to the budget (see ``pmo_auc``).
+_TOP = 100
+_CONVERGENCE_MIN_CALLS = 1000
 
 
 def load_prior(prior: Any) -> Any:
@@ -144,6 +153,7 @@ class Reinvent(Strategy):
         temperature: float = 1.0,
         max_length: int = 128,
         max_stalled_steps: int = 200,
+        patience: int | None = 5,
     ) -> None:
         super().__init__(seed=seed, initial=initial, corpus=corpus)
         self.prior = prior
@@ -157,6 +167,7 @@ class Reinvent(Strategy):
         self.temperature = float(temperature)
         self.max_length = int(max_length)
         self.max_stalled_steps = int(max_stalled_steps)
+        self.patience = patience
         self.memory_: dict[str, float] = {}
 
     # -- memory ------------------------------------------------------------------------
@@ -260,12 +271,13 @@ class Reinvent(Strategy):
             scores = oracle(self.initial)
             rewards, _ = self.filter_(self.initial, np.nan_to_num(scores, nan=0.0))
             self._remember(self.initial, rewards)
-        stalled = 0
+        stalled = flat = 0
         while not oracle.exhausted:
             smiles = self._sample()
             if not smiles:
                 break
             before = oracle.n_calls
+            top_before = oracle.top_scores(_TOP)
             scores = oracle(smiles)
             if np.isnan(scores).any():  # the budget ran out inside this batch
                 break
@@ -273,6 +285,18 @@ class Reinvent(Strategy):
             if stalled >= self.max_stalled_steps:  # the agent only repeats itself
                 logger.info("%s: no new molecule in %d batches; stopping", self.name, stalled)
                 break
+            if self.patience and oracle.n_calls > _CONVERGENCE_MIN_CALLS:
+                same = np.array_equal(oracle.top_scores(_TOP), top_before)
+                flat = flat + 1 if same else 0
+                if flat >= self.patience:
+                    logger.info(
+                        "%s: top-%d unchanged for %d batches at %d calls; converged",
+                        self.name,
+                        _TOP,
+                        flat,
+                        oracle.n_calls,
+                    )
+                    break
             rewards, closed = self.filter_(smiles, scores)
             self._learn(smiles, rewards, closed)
             self.n_steps_ += 1
