@@ -43,6 +43,7 @@ scores as a fresh one (esol, checked: identical to 1e-8).
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import json
 import logging
@@ -442,7 +443,7 @@ def run_molecules(
         preds: dict[str, np.ndarray] = {}
         if resume is not None and resume["entry"]["seed"] == seed:
             entry = copy.deepcopy(resume["entry"])
-            preds = {k: np.asarray(v, dtype=float) for k, v in resume["preds"].items()}
+            preds = {k: _unpack(v) for k, v in resume["preds"].items()}
             fitted = [n for n in configs if n in entry["seconds"]]
             print(f"  {task} seed {seed}: resuming after {len(fitted)} configurations", flush=True)
         for name, spec_cfg in configs.items():
@@ -499,7 +500,7 @@ def run_molecules(
             )
             fitted_now += 1
             if checkpoint is not None:
-                keep = {k: np.round(v, 6).tolist() for k, v in preds.items() if k in stacked}
+                keep = {k: _pack(v) for k, v in preds.items() if k in stacked}
                 entry["deviations"] = {k: v for k, v in deviations.items() if k in entry}
                 unfinished = {"entry": entry, "preds": keep}
                 checkpoint(result())
@@ -509,6 +510,20 @@ def run_molecules(
         if checkpoint is not None and len(rows) < len(seeds):
             checkpoint(result())
     return result()
+
+
+def _pack(values: np.ndarray) -> dict[str, Any]:
+    """Test predictions as one JSON line (float64 little-endian, base64): exact and small."""
+    arr = np.ascontiguousarray(values, dtype="<f8")
+    return {"shape": list(arr.shape), "f8_base64": base64.b64encode(arr.tobytes()).decode()}
+
+
+def _unpack(packed: dict[str, Any] | list[Any]) -> np.ndarray:
+    """Inverse of :func:`_pack` (a plain nested list, the first checkpoint form, too)."""
+    if isinstance(packed, list):
+        return np.asarray(packed, dtype=float)
+    raw = np.frombuffer(base64.b64decode(packed["f8_base64"]), dtype="<f8")
+    return raw.reshape(packed["shape"]).copy()
 
 
 def _task_summary(
