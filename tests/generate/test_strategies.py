@@ -216,3 +216,34 @@ def test_graph_ga_never_proposes_fragments_or_attachment_points(corpus):
             children.append(Chem.MolToSmiles(child))
     assert len(children) > 100
     assert not [s for s in children if "*" in s or "." in s]
+
+
+def test_convergence_counts_flat_generations_past_min_calls():
+    from matfuse.generate.strategies import Convergence
+
+    oracle = BudgetedOracle(lambda s: np.full(len(s), 0.5), budget=100)
+    stop = Convergence(patience=2, top=3, min_calls=2)
+    oracle(["C"])
+    assert not stop(oracle)  # too few calls: not even counted
+    oracle(["CC", "CCC"])
+    assert not stop(oracle) and stop.stalled == 0  # first mean: nothing to compare yet
+    oracle(["CCCC"])
+    assert not stop(oracle) and stop.stalled == 1  # top-3 mean unchanged
+    assert stop(oracle) and stop.stalled == 2
+    with pytest.raises(ValueError, match="patience"):
+        Convergence(patience=0)
+    assert not Convergence(patience=None)(oracle)
+
+
+@pytest.mark.parametrize("name", ["graph-ga", "smc"])
+def test_population_methods_stop_when_converged_as_in_pmo(name, corpus):
+    # a flat objective: the top-100 mean never moves, so past 100 calls (graph-ga) or past the
+    # annealing (smc, half the budget) five flat generations end the run
+    flat = lambda smiles: np.full(len(smiles), 0.5)  # noqa: E731
+    stopped, full = BudgetedOracle(flat, budget=400), BudgetedOracle(flat, budget=400)
+    options = {**SMALL[name], "corpus": corpus, "seed": 0}
+    STRATEGIES.get(name)(**options).run(stopped)
+    STRATEGIES.get(name)(patience=None, **options).run(full)
+    floor = 100 if name == "graph-ga" else 200
+    assert floor < stopped.n_calls < 400
+    assert full.n_calls == 400

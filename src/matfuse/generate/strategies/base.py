@@ -17,7 +17,14 @@ import pandas as pd
 
 from matfuse.chem.standardize import canonical_smiles, quiet_rdkit, to_mol
 
-__all__ = ["BudgetedOracle", "ProgressCallback", "ScoreFunction", "Strategy", "valid_seeds"]
+__all__ = [
+    "BudgetedOracle",
+    "Convergence",
+    "ProgressCallback",
+    "ScoreFunction",
+    "Strategy",
+    "valid_seeds",
+]
 
 ProgressCallback = Callable[[int, float, str], None]
 #: scores a batch of canonical SMILES: an array, or a table with a ``score`` column
@@ -136,6 +143,36 @@ class BudgetedOracle:
     def table(self) -> pd.DataFrame:
         """Every scored molecule with its record, in call order."""
         return pd.DataFrame.from_records(self.records)
+
+
+class Convergence:
+    """PMO's stop for population methods (mol_opt ``graph_ga/run.py``): once more than
+    ``min_calls`` molecules are scored, a generation that lifts the mean of the ``top`` best
+    scores by less than ``tol`` is a stalled one, and ``patience`` stalled generations in a row
+    end the run. PMO's AUC then pads the curve with the final top-k up to the budget, so an
+    early stop neither helps nor hurts the score; it only saves the calls a converged run would
+    spend repeating itself. ``patience=None`` never stops.
+    """
+
+    def __init__(
+        self, patience: int | None, top: int = 100, min_calls: int = 100, tol: float = 1e-3
+    ) -> None:
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be a positive number of steps or None, got {patience}")
+        self.patience, self.top, self.min_calls, self.tol = patience, top, min_calls, tol
+        self.stalled = 0
+        self._last: float | None = None
+
+    def __call__(self, oracle: BudgetedOracle) -> bool:
+        """Record one finished generation; True when the run has converged."""
+        if self.patience is None or oracle.n_calls <= self.min_calls:
+            self._last = None  # as in PMO: before min_calls the previous mean counts as 0
+            return False
+        mean = float(oracle.top_scores(self.top).mean())
+        gained = mean - self._last if self._last is not None else np.inf
+        self._last = mean
+        self.stalled = self.stalled + 1 if gained < self.tol else 0
+        return self.stalled >= self.patience
 
 
 def _as_numpy(x: Any) -> np.ndarray:

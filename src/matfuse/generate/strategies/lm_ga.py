@@ -44,6 +44,7 @@ class LanguageModelGA(GraphGA):
         population_size: int = 120,
         offspring_size: int = 70,
         mutation_rate: float = 0.067,
+        patience: int | None = 5,
     ) -> None:
         super().__init__(
             seed=seed,
@@ -52,6 +53,7 @@ class LanguageModelGA(GraphGA):
             population_size=population_size,
             offspring_size=offspring_size,
             mutation_rate=mutation_rate,
+            patience=patience,
         )
         if proposal_factor < 1:
             raise ValueError(f"proposal_factor must be at least 1, got {proposal_factor}")

@@ -17,10 +17,15 @@ a mutation drawn from the prior, then scored. Three priors:
 Departure from a textbook SMC, on purpose: the ``elite_fraction`` best molecules found so far
 rejoin the population at every step (their scores are cached, so this costs no oracle calls);
 without it the particle cloud can drift away from the best molecule it has already paid for.
+
+Convergence (``patience``, 5 by default): the population methods' stop of PMO (see
+:class:`Convergence`), but only once annealing is over: while beta is still low the cloud is
+meant to wander, and a flat top-100 then is exploration, not convergence.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,9 +34,11 @@ import numpy as np
 
 from matfuse.generate.clm_prior import CLMPrior
 from matfuse.generate.ngram import SelfiesNGram, selfies_tokens, tokens_to_smiles
-from matfuse.generate.strategies.base import BudgetedOracle, Strategy, _as_numpy
+from matfuse.generate.strategies.base import BudgetedOracle, Convergence, Strategy, _as_numpy
 
 __all__ = ["SMCStrategy", "SMCDecoderStrategy", "fitted_ngram", "systematic_resample"]
+
+logger = logging.getLogger(__name__)
 
 _NGRAMS: dict[tuple[int, int], SelfiesNGram] = {}
 
@@ -125,6 +132,7 @@ class SMCStrategy(Strategy):
         encoder: str = "selfies-ted",
         latent_noise: float = 0.3,
         clm: Any = "clm",  # a shipped name, a model directory or a ChemicalLanguageModel
+        patience: int | None = 5,
     ) -> None:
         super().__init__(seed=seed, initial=initial, corpus=corpus)
         self.prior = prior or self.default_prior
@@ -141,6 +149,8 @@ class SMCStrategy(Strategy):
         self.encoder_name = encoder
         self.latent_noise = float(latent_noise)
         self.clm = clm
+        self.patience = patience
+        Convergence(patience)  # validates patience here rather than mid-run
 
     def _prior(self) -> _NGramPrior | _DecoderPrior | CLMPrior:
         if self.prior == "clm":
@@ -171,6 +181,8 @@ class SMCStrategy(Strategy):
         scores = oracle(prior.to_smiles(particles))
         elite: list[tuple[float, Any]] = []
         n_elite = int(round(self.elite_fraction * self.n_particles))
+        annealed = int(np.ceil(self.anneal_fraction * oracle.budget))
+        converged = Convergence(self.patience, min_calls=max(100, annealed))
         while not oracle.exhausted:
             keep = ~np.isnan(scores)
             pool = [p for p, k in zip(particles, keep, strict=True) if k]
@@ -191,6 +203,9 @@ class SMCStrategy(Strategy):
             parents = [pool[i] for i in idx[: self.n_particles]]
             particles = prior.mutate(parents)
             scores = oracle(prior.to_smiles(particles))
+            if converged(oracle):
+                logger.info("%s: converged at %d calls", self.name, oracle.n_calls)
+                break
 
 
 def _distinct_top(elite: list[tuple[float, Any]], n: int) -> list[tuple[float, Any]]:
