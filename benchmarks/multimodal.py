@@ -532,7 +532,7 @@ def _task_summary(
     """Mean ± std over seeds of every row that all seeds have (std 0 for one seed)."""
     if not rows:  # only an unfinished seed so far
         return {}
-    names = ["trivial", *(n for n in configs if rows and all(n in r for r in rows))]
+    names = ["trivial", *(n for n in configs if all(n in r for r in rows))]
     return {
         n: {
             "mean": float(np.mean([r[n] for r in rows])),
@@ -543,9 +543,10 @@ def _task_summary(
 
 
 def _beats(res: dict[str, Any], name: str, reference: str = "fused default (auto)") -> bool:
-    """Whether ``name`` beats ``reference`` by more than the larger of their two stds."""
+    """Whether ``name`` beats ``reference`` by more than the larger of their two stds; never
+    on one seed, whose std of 0 would make any difference look significant."""
     a, b = res["summary"].get(name), res["summary"].get(reference)
-    if a is None or b is None:
+    if a is None or b is None or len(res.get("seeds", [])) < 2:
         return False
     margin = (a["mean"] - b["mean"]) * (1 if res["metric"] == "roc_auc" else -1)
     return margin > max(a["std"], b["std"])
