@@ -259,10 +259,17 @@ def markdown(payload: dict[str, Any]) -> str:
         cells = ours + ["" if v is None else f"{v:.3f}" for v in theirs]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     lines += ["", "Sums of AUC top-10 over the tasks both sides have:", ""]
-    lines += ["| ours | tasks | ours (sum of seed means) | " + " | ".join(published) + " |"]
-    lines += ["|---|---|---|" + "---|" * len(published)]
+    lines += [
+        "| ours | tasks | runs (stopped on convergence) | ours (sum of seed means) | "
+        + " | ".join(published)
+        + " |"
+    ]
+    lines += ["|---|---|---|---|" + "---|" * len(published)]
     for s in strategies:
         done = [t for t in PMO_TASKS if (t, s) in by]
+        runs = [r for t in done for r in by[(t, s)]]
+        budget = payload.get("budget", PMO_BUDGET)
+        early = sum(1 for r in runs if r.get("patience") and r["n_calls"] < budget)
         means = {t: float(np.mean([r["auc_top10"] for r in by[(t, s)]])) for t in done}
         cells = []
         for p in published:
@@ -272,7 +279,9 @@ def markdown(payload: dict[str, Any]) -> str:
                 f"{theirs:.3f} vs ours {sum(means[t] for t in common):.3f} (n={len(common)})"
             )
         lines.append(
-            f"| {s} | {len(done)} | {sum(means.values()):.3f} | " + " | ".join(cells) + " |"
+            f"| {s} | {len(done)} | {len(runs)} ({early}) | {sum(means.values()):.3f} | "
+            + " | ".join(cells)
+            + " |"
         )
     lines += [
         "",
