@@ -149,9 +149,9 @@ class Convergence:
     """PMO's stop for population methods (mol_opt ``graph_ga/run.py``): once more than
     ``min_calls`` molecules are scored, a generation that lifts the mean of the ``top`` best
     scores by less than ``tol`` is a stalled one, and ``patience`` stalled generations in a row
-    end the run. PMO's AUC then pads the curve with the final top-k up to the budget, so an
-    early stop neither helps nor hurts the score; it only saves the calls a converged run would
-    spend repeating itself. ``patience=None`` never stops.
+    end the run. PMO's AUC then pads the curve with the final top-k up to the budget, so a run
+    that has really converged loses nothing and saves the time it would spend repeating itself
+    (one that would still have improved loses that gain). ``patience=None`` never stops.
     """
 
     def __init__(
