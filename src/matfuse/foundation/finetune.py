@@ -53,7 +53,7 @@ from matfuse.foundation.examples import Example, collate, make_example
 from matfuse.foundation.graphs import GINEncoder
 from matfuse.foundation.tokenizers import EOS_ID, PAD_ID, Tokenizer
 from matfuse.foundation.weights import weights_dir
-from matfuse.models.class_balance import balanced_weights, weighted_logistic_loss
+from matfuse.models.class_balance import BalancedBinaryTarget
 from matfuse.models.early_stopping import EarlyStopping, validation_split
 from matfuse.models.threads import torch_threads
 from matfuse.progress import stage
@@ -456,7 +456,7 @@ class FinetunedEncoderRegressor(RegressorMixin, _FinetunedEncoder):
         self.y_mean_, self.y_std_ = float(config["y_mean"]), float(config["y_std"])
 
 
-class FinetunedEncoderClassifier(ClassifierMixin, _FinetunedEncoder):
+class FinetunedEncoderClassifier(BalancedBinaryTarget, ClassifierMixin, _FinetunedEncoder):
     """Fine-tuned encoder for a binary target (logistic loss).
 
     Parameters
@@ -517,20 +517,6 @@ class FinetunedEncoderClassifier(ClassifierMixin, _FinetunedEncoder):
             callback=callback,
         )
         self.class_weight = class_weight
-
-    def _prepare_target(self, y: NDArray[np.float64]) -> NDArray[np.float32]:
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
-            raise ValueError(
-                f"binary classification needs two classes, got {self.classes_.tolist()}"
-            )
-        target = (y == self.classes_[1]).astype(np.float32)
-        self.class_weights_, self.logit_offset_ = balanced_weights(target, self.class_weight)
-        return target
-
-    def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # class_weights_ is set by _prepare_target before any loss
-        return weighted_logistic_loss(out, target, self.class_weights_)
 
     def _positive_proba(self, logits: NDArray[np.float64]) -> NDArray[np.float64]:
         out: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-(logits + self.logit_offset_)))

@@ -40,7 +40,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from matfuse.models.class_balance import balanced_weights, weighted_logistic_loss
+from matfuse.models.class_balance import BalancedBinaryTarget
 from matfuse.models.early_stopping import EarlyStopping, validation_split
 from matfuse.models.threads import torch_threads
 
@@ -463,7 +463,7 @@ class LearnedFusionRegressor(RegressorMixin, _LearnedFusion):
         return values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
 
 
-class LearnedFusionClassifier(ClassifierMixin, _LearnedFusion):
+class LearnedFusionClassifier(BalancedBinaryTarget, ClassifierMixin, _LearnedFusion):
     """Learned fusion for a binary target (logistic loss); probabilities are member means.
 
     Parameters
@@ -519,20 +519,6 @@ class LearnedFusionClassifier(ClassifierMixin, _LearnedFusion):
             n_threads=n_threads,
         )
         self.class_weight = class_weight
-
-    def _prepare_target(self, y: NDArray[np.float64]) -> NDArray[np.float32]:
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
-            raise ValueError(
-                f"binary classification needs two classes, got {self.classes_.tolist()}"
-            )
-        target = (y == self.classes_[1]).astype(np.float32)
-        self.class_weights_, self.logit_offset_ = balanced_weights(target, self.class_weight)
-        return target
-
-    def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # class_weights_ is set by _prepare_target before any loss
-        return weighted_logistic_loss(out, target, self.class_weights_)
 
     def _member_proba(self, X: ArrayLike, mask: NDArray[np.bool_] | None) -> NDArray[np.float64]:
         outs, _, ok = self._member_outputs(X, mask)

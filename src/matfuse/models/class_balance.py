@@ -16,7 +16,13 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-__all__ = ["CLASS_WEIGHTS", "balanced_weights", "check_class_weight", "weighted_logistic_loss"]
+__all__ = [
+    "CLASS_WEIGHTS",
+    "BalancedBinaryTarget",
+    "balanced_weights",
+    "check_class_weight",
+    "weighted_logistic_loss",
+]
 
 #: accepted values of a ``class_weight`` parameter
 CLASS_WEIGHTS = ("balanced", None)
@@ -52,3 +58,28 @@ def weighted_logistic_loss(
         return nn.functional.binary_cross_entropy_with_logits(out, target)
     weight = target * (pos - neg) + neg
     return nn.functional.binary_cross_entropy_with_logits(out, target, weight=weight)
+
+
+class BalancedBinaryTarget:
+    """Mixin for a torch binary classifier with a ``class_weight`` parameter: the 0/1 target
+    (``classes_[1]`` is the positive class), its class weights and logit offset, and the
+    weighted loss. The learned-fusion and fine-tuned-encoder classifiers share it."""
+
+    class_weight: str | None
+    classes_: NDArray[np.float64]
+    class_weights_: tuple[float, float]
+    logit_offset_: float
+
+    def _prepare_target(self, y: NDArray[np.float64]) -> NDArray[np.float32]:
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError(
+                f"binary classification needs two classes, got {self.classes_.tolist()}"
+            )
+        target = (y == self.classes_[1]).astype(np.float32)
+        self.class_weights_, self.logit_offset_ = balanced_weights(target, self.class_weight)
+        return target
+
+    def _loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # class_weights_ is set by _prepare_target before any loss
+        return weighted_logistic_loss(out, target, self.class_weights_)
