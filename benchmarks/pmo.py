@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import RESULTS, data_root, provenance, write_json  # noqa: E402
 from matfuse.generate.api import STRATEGIES, make_strategy  # noqa: E402
 from matfuse.generate.metrics import top_k_mean  # noqa: E402
-from matfuse.generate.pmo import PMO_BUDGET, PMO_TASKS, pmo_auc  # noqa: E402
+from matfuse.generate.pmo import PMO_BUDGET, PMO_ISOMER_TASKS, PMO_TASKS, pmo_auc  # noqa: E402
 from matfuse.generate.strategies import BudgetedOracle  # noqa: E402
 
 #: PMO leaderboard AUC top-10 per task (pmo-benchmark.github.io @4627367, <task>/index.md)
@@ -184,6 +184,9 @@ def run_one(
         "n_multi_fragment": oracle.n_multi_fragment,
         # PMO's convergence stop (None: the run spent its whole budget whatever happened)
         "patience": getattr(search, "patience", None),
+        # PMO_TASKS score isomer terms as TDC does (see matfuse.generate.pmo); rows without
+        # this field were scored with GuacaMol's definition and are rerun
+        "isomer_scoring": "tdc" if task_name in PMO_ISOMER_TASKS else None,
         "wall_s": wall,
         "cpu_s": cpu,
         "prior": options.get("prior"),
@@ -225,6 +228,14 @@ def _key(task: str, strategy: str, seed: int) -> str:
     return f"{task}|{strategy}|{seed}"
 
 
+def _current(row: dict[str, Any] | None) -> bool:
+    """Whether a stored row was scored by today's task definition (isomer rows scored with
+    GuacaMol's isomer definition before 2026-12-03 are not)."""
+    if row is None:
+        return False
+    return row["task"] not in PMO_ISOMER_TASKS or row.get("isomer_scoring") == "tdc"
+
+
 # -- reporting -----------------------------------------------------------------------------
 def _cell(values: list[float]) -> str:
     if not values:
@@ -235,7 +246,8 @@ def _cell(values: list[float]) -> str:
 
 
 def markdown(payload: dict[str, Any]) -> str:
-    rows = list(payload.get("runs", {}).values())
+    stale = [r for r in payload.get("runs", {}).values() if not _current(r)]
+    rows = [r for r in payload.get("runs", {}).values() if _current(r)]
     strategies = sorted({r["strategy"] for r in rows}, key=lambda s: (s == "screening", s))
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
@@ -304,6 +316,14 @@ def markdown(payload: dict[str, Any]) -> str:
     for task in PMO_TASKS:
         cells = [seconds(by[(task, s)]) if (task, s) in by else "" for s in strategies]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    if stale:
+        lines += [
+            "",
+            f"Left out, to be rerun: {len(stale)} isomer-task rows scored with GuacaMol's "
+            "isomer definition: "
+            + ", ".join(sorted(_key(r["task"], r["strategy"], r["seed"]) for r in stale))
+            + ".",
+        ]
     lines += ["", "Commands (one per distinct invocation):", ""]
     for command in sorted({r["command"] for r in rows}):
         lines.append(f"- `{command}`")
@@ -352,14 +372,18 @@ def main() -> None:
                 if args.max_minutes and time.perf_counter() - start > 60 * args.max_minutes:
                     print("--max-minutes reached; stopping before the next run", flush=True)
                     return
+                key = _key(task, strategy, seed)
                 with locked_results(out) as payload:
-                    present = _key(task, strategy, seed) in payload["runs"]
+                    present = _current(payload["runs"].get(key))
                 if present and not args.rerun:
                     print(f"{task} {strategy} seed {seed}: present, skipped", flush=True)
                     continue
                 row = run_one(task, strategy, seed, args, root)
                 with locked_results(out) as payload:
-                    payload["runs"][_key(task, strategy, seed)] = row
+                    old = payload["runs"].get(key)
+                    if old is not None and not _current(old):  # kept for the record
+                        payload.setdefault("superseded", {})[key] = old
+                    payload["runs"][key] = row
                 short = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
                 print(json.dumps(short), flush=True)
 

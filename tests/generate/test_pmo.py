@@ -49,12 +49,34 @@ def test_similarity_clipping_by_hand():
     assert PMO_TASKS["albuterol_similarity"](["OCc1ccccc1O"])[0] == pytest.approx(sim / 0.75)
 
 
-def test_isomers():
+def test_isomers_guacamol_definition():
+    guacamol = pmo.pmo_tasks("guacamol")
     for isomer in ("Nc1ccc(N)c(C(=O)O)c1", "Cc1ccc(N)cc1[N+](=O)[O-]"):  # both C7H8N2O2
-        assert PMO_TASKS["isomers_c7h8n2o2"]([isomer])[0] == pytest.approx(1.0)
+        assert guacamol["isomers_c7h8n2o2"]([isomer])[0] == pytest.approx(1.0)
     # benzoic acid C7H6O2: H off by 2, N off by 2, total 15 vs 19 (sigma 2); 5 terms
     expected = math.exp((-0.5 * 4 - 0.5 * 4 - 0.5 * 2**2) / 5)
+    assert guacamol["isomers_c7h8n2o2"](["OC(=O)c1ccccc1"])[0] == pytest.approx(expected)
+    assert guacamol["isomers_c9h10n2o2pf2cl"] is GUACAMOL_TASKS["isomers_c9h10n2o2pf2cl"]
+
+
+def test_isomers_tdc_definition_reads_the_smiles_string():
+    # benzoic acid, canonical O=C(O)c1ccccc1: the regex sees O, C, O (aromatic c is lower
+    # case), so the total term is a Gaussian at 19 (sigma 2) of 3: exp(-32); the element
+    # terms are GuacaMol's (C 7 of 7, H 6 of 8, N 0 of 2, O 2 of 2)
+    expected = math.exp((0 - 2 - 2 - 0 - 32) / 5)
     assert PMO_TASKS["isomers_c7h8n2o2"](["OC(=O)c1ccccc1"])[0] == pytest.approx(expected)
+    # a true isomer no longer scores 1: its SMILES reads N, N, C, O, O = 5 atoms
+    isomer = PMO_TASKS["isomers_c7h8n2o2"](["Nc1ccc(N)c(C(=O)O)c1"])[0]
+    assert isomer == pytest.approx(math.exp(-0.5 * (14 / 2) ** 2 / 5))
+    # a ring-closure digit after an atom is read as its count: C1CC2CCC1C2 (norbornane)
+    mol = Chem.MolFromSmiles("C1CC2CCC1C2")
+    assert Chem.MolToSmiles(mol) == "C1CC2CCC1C2"
+    c, h, total = 7, 12, 1 + 1 + 2 + 1 + 1 + 1 + 2  # C1 C C2 C C C1 C2
+    by_hand = [_gauss(c, 7, 1), _gauss(h, 8, 1), _gauss(0, 2, 1), _gauss(0, 2, 1)]
+    by_hand.append(_gauss(total, 19, 2))
+    assert pmo.tdc_isomer_score(mol, "C7H8N2O2") == pytest.approx(math.prod(by_hand) ** 0.2)
+    with pytest.raises(ValueError, match="isomers"):
+        pmo.pmo_tasks("iupac")
 
 
 def test_median2_of_tadalafil():
@@ -86,12 +108,21 @@ def test_ranolazine_mpo_of_ranolazine():
 
 def test_zaleplon_and_sitagliptin_mpo_of_their_targets():
     zal = Chem.MolFromSmiles(pmo.ZALEPLON)
+    guacamol = pmo.pmo_tasks("guacamol")
     expected = math.sqrt(isomer_score(zal, "C19H17N3O2"))  # zaleplon itself is C17H15N5O
     assert expected < 0.9
-    assert PMO_TASKS["zaleplon_mpo"]([pmo.ZALEPLON])[0] == pytest.approx(expected)
+    assert guacamol["zaleplon_mpo"]([pmo.ZALEPLON])[0] == pytest.approx(expected)
+    tdc = math.sqrt(pmo.tdc_isomer_score(zal, "C19H17N3O2"))
+    assert PMO_TASKS["zaleplon_mpo"]([pmo.ZALEPLON])[0] == pytest.approx(tdc)
     # sitagliptin has its own logP, TPSA and formula, but similarity 1 is penalised by a
     # Gaussian at 0 with sigma 0.1: exp(-50), to the power 1/4
-    assert PMO_TASKS["sitagliptin_mpo"]([pmo.SITAGLIPTIN])[0] == pytest.approx(math.exp(-50 / 4))
+    sita = Chem.MolFromSmiles(pmo.SITAGLIPTIN)
+    assert guacamol["sitagliptin_mpo"]([pmo.SITAGLIPTIN])[0] == pytest.approx(math.exp(-50 / 4))
+    formula = pmo.tdc_isomer_score(sita, "C16H15F6N5O")
+    assert 0 < formula < 1  # TDC reads its SMILES string, which misses the aromatic atoms
+    assert PMO_TASKS["sitagliptin_mpo"]([pmo.SITAGLIPTIN])[0] == pytest.approx(
+        (math.exp(-50) * formula) ** 0.25
+    )
 
 
 def test_valsartan_smarts():
