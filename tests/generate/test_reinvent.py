@@ -11,6 +11,7 @@ from rdkit import Chem
 from matfuse.foundation.clm import fit_clm
 from matfuse.generate import STRATEGIES, generate
 from matfuse.generate.strategies import BudgetedOracle
+from matfuse.generate.strategies.genetic_lm import GeneticLanguageModel
 from matfuse.generate.strategies.reinvent import (
     AugmentedMemory,
     Reinvent,
@@ -163,3 +164,34 @@ def test_converged_run_stops_early_as_in_pmo(prior, monkeypatch):
     Reinvent(seed=0, prior=prior, patience=None, **TINY).run(full)
     assert 10 < stopped.n_calls < 60
     assert full.n_calls == 60
+
+
+def test_genetic_lm_adds_ga_children_of_its_memory(prior):
+    assert STRATEGIES["genetic-lm"] is GeneticLanguageModel
+    search = GeneticLanguageModel(seed=0, prior=prior, offspring_size=6, **TINY)
+    search._setup()
+    assert search._children() == []  # nothing to breed from yet
+    search.memory_ = {"c1ccccc1O": 0.9, "CC(C)Cc1ccccc1": 0.8, "OCc1ccccc1": 0.7}
+    children = search._children()
+    assert children and all(Chem.MolFromSmiles(c) is not None for c in children)
+    # the batch is the agent's samples, then the children it did not write, each once
+    search._children = lambda: ["c1ccc(O)cc1O", "c1ccc(O)cc1O", "CCCCCCCCCCO"]
+    batch = search._sample()
+    assert batch[-2:] == ["c1ccc(O)cc1O", "CCCCCCCCCCO"] and len(batch) == len(set(batch))
+
+
+def test_genetic_lm_same_seed_same_table_exact_budget_and_learns_from_children(prior):
+    kw = dict(strategy="genetic-lm", budget=40, seed=1, prior=prior, offspring_size=4, **TINY)
+    a, b = generate(QED, **kw), generate(QED, **kw)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 40 and a.attrs["n_calls"] == 40
+    # offspring_size=0 is reinvent, draw for draw
+    from matfuse.generate.pmo import PMO_TASKS
+
+    oracle_g = BudgetedOracle(PMO_TASKS["qed"], budget=30)
+    oracle_r = BudgetedOracle(PMO_TASKS["qed"], budget=30)
+    GeneticLanguageModel(seed=2, prior=prior, offspring_size=0, **TINY).run(oracle_g)
+    Reinvent(seed=2, prior=prior, **TINY).run(oracle_r)
+    assert oracle_g.table()["smiles"].tolist() == oracle_r.table()["smiles"].tolist()
+    with pytest.raises(ValueError, match="offspring_size"):
+        GeneticLanguageModel(prior=prior, offspring_size=-1)

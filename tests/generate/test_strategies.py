@@ -25,6 +25,7 @@ SMALL = {
     "reinvent": {"batch_size": 8},
     "augmented-memory": {"batch_size": 8},
     "lm-ga": {"population_size": 20, "offspring_size": 10},
+    "genetic-lm": {"batch_size": 8, "offspring_size": 4},
 }
 
 

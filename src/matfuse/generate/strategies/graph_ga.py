@@ -27,7 +27,7 @@ from rdkit.rdBase import BlockLogs
 from matfuse.chem.standardize import to_mol
 from matfuse.generate.strategies.base import BudgetedOracle, Convergence, Strategy
 
-__all__ = ["GraphGA", "crossover", "mutate"]
+__all__ = ["GraphGA", "breed", "crossover", "mutate"]
 
 logger = logging.getLogger(__name__)
 
@@ -278,6 +278,31 @@ def _canonical(mol: Chem.Mol) -> str | None:
     return Chem.MolToSmiles(parsed) if parsed is not None else None
 
 
+def breed(
+    mols: Sequence[Chem.Mol],
+    scores: np.ndarray,
+    n: int,
+    mutation_rate: float,
+    rng: np.random.Generator,
+) -> list[str | None]:
+    """``n`` children (canonical SMILES, None where a mating failed): parents drawn with
+    probability proportional to score, crossed over, then mutated with ``mutation_rate``."""
+    weights = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, None) + 1e-6
+    weights = weights / weights.sum()
+    children: list[str | None] = []
+    block = BlockLogs()  # silence valence warnings of the mutation products
+    try:
+        for _ in range(n):
+            ia, ib = rng.choice(len(mols), size=2, p=weights)
+            child = crossover(mols[ia], mols[ib], rng)
+            if child is not None:
+                child = mutate(child, mutation_rate, rng)
+            children.append(_canonical(child) if child is not None else None)
+    finally:
+        del block
+    return children
+
+
 # -- the algorithm -----------------------------------------------------------------------
 class GraphGA(Strategy):
     """Jensen's graph GA with score-proportional mating and (mu + lambda) survival."""
@@ -303,20 +328,7 @@ class GraphGA(Strategy):
         Convergence(patience)  # validates patience here rather than mid-run
 
     def _reproduce(self, mols: list[Chem.Mol], scores: np.ndarray) -> list[str | None]:
-        weights = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, None) + 1e-6
-        weights = weights / weights.sum()
-        children: list[str | None] = []
-        block = BlockLogs()  # silence valence warnings of the mutation products
-        try:
-            for _ in range(self.offspring_size):
-                ia, ib = self.rng.choice(len(mols), size=2, p=weights)
-                child = crossover(mols[ia], mols[ib], self.rng)
-                if child is not None:
-                    child = mutate(child, self.mutation_rate, self.rng)
-                children.append(_canonical(child) if child is not None else None)
-        finally:
-            del block
-        return children
+        return breed(mols, scores, self.offspring_size, self.mutation_rate, self.rng)
 
     def search(self, oracle: BudgetedOracle) -> None:
         start = list(self.initial)

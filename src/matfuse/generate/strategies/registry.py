@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from matfuse.generate.strategies.base import Strategy
+from matfuse.generate.strategies.genetic_lm import GeneticLanguageModel
 from matfuse.generate.strategies.graph_ga import GraphGA
 from matfuse.generate.strategies.latent import LatentCMAES, LatentInterpolate, LatentSample
 from matfuse.generate.strategies.lm_ga import LanguageModelGA
@@ -55,3 +56,6 @@ register_strategy(LatentSample, tags={"latent", "needs-decoder", "baseline"})
 register_strategy(Reinvent, tags={"language-model", "reinforcement-learning"})
 register_strategy(AugmentedMemory, tags={"language-model", "reinforcement-learning"})
 register_strategy(LanguageModelGA, tags={"language-model", "mutation"})
+register_strategy(
+    GeneticLanguageModel, tags={"language-model", "reinforcement-learning", "mutation"}
+)
