@@ -6,7 +6,9 @@ of that idea: each generation proposes ``proposal_factor`` times as many childre
 score (the usual crossover + mutation of :class:`GraphGA`), and keeps the ``offspring_size``
 with the highest per-token log-likelihood under the prior. Per token, because the total
 log-likelihood falls with length and would otherwise select small molecules. Only the kept
-children reach the oracle, so the budget is spent as in the plain GA.
+children reach the oracle, so the budget is spent as in the plain GA. The model here never
+learns; :mod:`~matfuse.generate.strategies.genetic_lm` (``genetic-lm``) is the variant whose
+language model is trained on what the GA finds.
 """
 
 from __future__ import annotations
