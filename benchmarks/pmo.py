@@ -242,7 +242,20 @@ def _cell(values: list[float]) -> str:
         return ""
     if len(values) == 1:
         return f"{values[0]:.3f} (1 seed)"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f} ({len(values)})"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} ({len(values)})"
+
+
+def _sum_spread(
+    by: dict[tuple[str, str], list[dict[str, Any]]], strategy: str, tasks: list[str]
+) -> str:
+    """`` ± std`` of the per-seed sums when every task has the same two or more seeds (a seed's
+    sum is over all the tasks, so a missing run would make the sums incomparable)."""
+    per_task = [{r["seed"]: r["auc_top10"] for r in by[(t, strategy)]} for t in tasks]
+    seeds = set(per_task[0]) if per_task else set()
+    if len(seeds) < 2 or any(set(runs) != seeds for runs in per_task):
+        return ""
+    sums = [sum(runs[seed] for runs in per_task) for seed in sorted(seeds)]
+    return f" ± {np.std(sums, ddof=1):.3f} ({len(sums)} seeds)"
 
 
 def markdown(payload: dict[str, Any]) -> str:
@@ -257,7 +270,7 @@ def markdown(payload: dict[str, Any]) -> str:
         "# PMO benchmark (20 oracle-free tasks), AUC top-10",
         "",
         f"Budget {payload.get('budget', PMO_BUDGET)} oracle calls (distinct valid molecules, "
-        "as PMO counts them). Cells: mean ± std over seeds (n). Starting points / screening "
+        "as PMO counts them). Cells: mean ± sample std over seeds (n). Starting points / screening "
         "molecules: random MOSES-train molecules (seeded). Published columns: PMO leaderboard "
         "(REINVENT, Graph GA, screening; mean of 5 seeds) and Genetic GFN (7 tasks, "
         "anchors.md section 8); see the header of benchmarks/pmo.py for sources.",
@@ -291,9 +304,8 @@ def markdown(payload: dict[str, Any]) -> str:
                 f"{theirs:.3f} vs ours {sum(means[t] for t in common):.3f} (n={len(common)})"
             )
         lines.append(
-            f"| {s} | {len(done)} | {len(runs)} ({early}) | {sum(means.values()):.3f} | "
-            + " | ".join(cells)
-            + " |"
+            f"| {s} | {len(done)} | {len(runs)} ({early}) | {sum(means.values()):.3f}"
+            f"{_sum_spread(by, s, done)} | " + " | ".join(cells) + " |"
         )
     lines += [
         "",
