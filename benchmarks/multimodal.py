@@ -561,6 +561,13 @@ def _beats_published(res: dict[str, Any], name: str) -> bool:
     return mean > best if res["metric"] == "roc_auc" else mean < best
 
 
+def _mean_std(v: dict[str, float]) -> str:
+    """``mean ± std`` with four decimals, or five below 0.1 (qm8's MAEs are about 0.012 and
+    differ in the fifth)."""
+    digits = 5 if abs(v["mean"]) < 0.1 else 4
+    return f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}"
+
+
 def _task_lines(res: dict[str, Any], latest_command: str, in_progress: bool = False) -> list[str]:
     """One task's table: every row's mean ± std over the seeds run, timings, notes."""
     better = "higher" if res["metric"] == "roc_auc" else "lower"
@@ -593,7 +600,7 @@ def _task_lines(res: dict[str, Any], latest_command: str, in_progress: bool = Fa
             else ("yes" if _beats(res, name) else "no")
         )
         label = name + (" †" if name in res.get("deviations", {}) else "")
-        lines.append(f"| {label} | {v['mean']:.4f} ± {v['std']:.4f} | {mark} | {timing} |")
+        lines.append(f"| {label} | {_mean_std(v)} | {mark} | {timing} |")
     pub = res["smi_ted_published"] or {}
     lines.append(
         "| SMI-TED289M published (frozen / fine-tuned; 10 seeds, GPU) | "
@@ -671,7 +678,7 @@ def molecules_markdown(payload: dict[str, Any]) -> str:
         ]
         for res in prev["tasks"]:
             for name, v in res["summary"].items():
-                lines.append(f"| {res['task']} | {name} | {v['mean']:.4f} ± {v['std']:.4f} |")
+                lines.append(f"| {res['task']} | {name} | {_mean_std(v)} |")
     lines.append("")
     return "\n".join(lines)
 
