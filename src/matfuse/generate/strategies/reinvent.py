@@ -4,7 +4,8 @@
 initialised as a copy of the prior, samples a batch of SMILES; each is scored and the agent is
 moved towards the *augmented likelihood* ``log p_prior(s) + sigma * score(s)`` by the squared
 loss ``(log p_prior(s) + sigma * score(s) - log p_agent(s))^2``. Two additions, as in
-REINVENT 2 and in PMO's REINVENT:
+REINVENT 2 (PMO's REINVENT, mol_opt ``reinvent/run.py``, has the replay but no diversity
+filter; ``bucket_min_score`` above the best possible score switches the filter off):
 
 - a diversity filter: molecules are put into buckets by Murcko scaffold; once a scaffold's
   bucket holds ``bucket_size`` molecules that scored at least ``bucket_min_score``, further
